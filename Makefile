@@ -14,7 +14,6 @@ TORCH_CPU ?= torch==2.13.0
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.torch: | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH_CPU)"
@@ -40,7 +39,7 @@ unit: install-dev
 	LFS_SMOKE=1 $(BIN)/python -m pytest tests -ra
 
 nbval: install-dev
-	LFS_SMOKE=1 $(BIN)/python -m pytest --nbval chapters --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly -q
+	LFS_SMOKE=1 $(BIN)/python -m pytest --nbval chapters --nbval-sanitize-with tests/nbval_sanitize.cfg -q
 
 lab: install-dev
 	$(BIN)/jupyter lab chapters
