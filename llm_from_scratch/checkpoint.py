@@ -1,0 +1,376 @@
+"""Checkpoints that survive a crash, refuse what they should not load, and never run code.
+
+A checkpoint is a directory::
+
+    DIR/model.safetensors   the weights (safetensors: raw tensors + a JSON header, nothing executable)
+    DIR/state.pt            optimizer, grad scaler, RNG, data position, step
+                            (torch.save; read back with torch.load(weights_only=True))
+    DIR/config.json         model config + training config + tokenizer info + the step
+    DIR/tokenizer/          the tokenizer, so that ``sample`` can turn ids back into text
+
+Three promises, each tested in ``tests/test_checkpoint.py``:
+
+1. **Atomic.** A save writes every file under a temporary name in the same directory and fsyncs it,
+   then writes a small ``COMMIT`` file atomically (temp file, fsync, ``os.replace``, fsync the
+   directory): that rename is the moment the new checkpoint exists. Only then are the temporary
+   files renamed over the old ones. A process killed before the commit leaves the previous
+   checkpoint untouched (the stray temporary files are ignored and cleaned up); one killed after it
+   is finished by the next load ("roll forward"). All three files carry the same random
+   ``checkpoint_id``, so a mix of two saves can never load silently.
+2. **Refusing.** :func:`check_compatible` compares the saved model config and tokenizer with the
+   current ones and names the first field that differs.
+3. **Safe.** Anything wrong with a file (missing, truncated, corrupt, or a pickle that tries to call
+   a function such as ``os.system``) raises :class:`CheckpointError` with one clear message, never a
+   pickle traceback; ``weights_only=True`` refuses to unpickle anything but tensors and plain
+   containers, so a crafted file is refused *before* it can run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import shutil
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors import safe_open
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
+
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "state.pt"
+CONFIG_FILE = "config.json"
+TOKENIZER_DIR = "tokenizer"
+COMMIT_FILE = "COMMIT"
+TMP_SUFFIX = ".tmp"
+FORMAT = "llm-from-scratch-checkpoint"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used: missing, corrupt, unsafe, or from another configuration."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Durable writes: a file is not on disk until it is fsynced, and a rename is not on disk until
+# the directory that holds it is fsynced.
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some platforms (Windows) cannot open a directory; rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` and force it to disk. (Tests replace this to simulate a crash.)"""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new file, never half."""
+    path = Path(path)
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    _write_bytes(tmp, data)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+# ----------------------------------------------------------------------------------------------
+# Serialising the pieces.
+
+
+def _weights_bytes(state_dict: dict[str, torch.Tensor], checkpoint_id: str) -> bytes:
+    """safetensors bytes of a state dict. Tied weights (two names, one storage: GPT's token
+    embedding and output layer) are stored once; the other name is recorded as an alias."""
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for name, t in state_dict.items():
+        t = t.detach()
+        key = (t.device.type, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape),
+               tuple(t.stride()), t.dtype)
+        if key in seen:
+            aliases[name] = seen[key]
+            continue
+        seen[key] = name
+        tensors[name] = t.to("cpu").contiguous()
+    metadata = {"format": FORMAT, "checkpoint_id": checkpoint_id, "aliases": json.dumps(aliases)}
+    return safetensors_save(tensors, metadata=metadata)
+
+
+def _state_bytes(state: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# Save: write temporaries, commit, apply.
+
+
+def _tokenizer_files(tokenizer: Any, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    if not hasattr(tokenizer, "save"):
+        raise TypeError(f"cannot save a tokenizer of type {type(tokenizer).__name__}: it has no save(dir) method")
+    tokenizer.save(target)
+    for p in target.rglob("*"):
+        if p.is_file():
+            with open(p, "rb+") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(target)
+
+
+def save_checkpoint(directory: str | os.PathLike, *, weights: dict[str, torch.Tensor] | torch.nn.Module,
+                    config: dict, state: dict, tokenizer: Any = None) -> Path:
+    """Save a checkpoint into ``directory`` atomically (see the module docstring); return its path.
+
+    weights:   a module (its ``state_dict()`` is saved) or a state dict of tensors
+    config:    JSON-serialisable: ``{"model": {...}, "train": {...}, "tokenizer": {...}, ...}``
+    state:     anything ``torch.load(weights_only=True)`` accepts: tensors, numbers, strings,
+               lists, tuples, dicts (optimizer / scaler ``state_dict()``s, RNG states, the step)
+    tokenizer: an object with ``save(dir)`` (written to ``DIR/tokenizer/``), or None
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    recover(directory)  # finish (or discard) an earlier interrupted save first
+    if isinstance(weights, torch.nn.Module):
+        weights = weights.state_dict()
+    checkpoint_id = uuid.uuid4().hex
+    config = {**config, "format": FORMAT, "checkpoint_id": checkpoint_id}
+    state = {**state, "checkpoint_id": checkpoint_id}
+    try:
+        config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+    except TypeError as e:
+        raise TypeError(f"the checkpoint config must be JSON-serialisable: {e}") from None
+
+    # Phase 1: temporaries. A crash here leaves the previous checkpoint as it was.
+    names = [MODEL_FILE, STATE_FILE, CONFIG_FILE]
+    _write_bytes(directory / (MODEL_FILE + TMP_SUFFIX), _weights_bytes(weights, checkpoint_id))
+    _write_bytes(directory / (STATE_FILE + TMP_SUFFIX), _state_bytes(state))
+    _write_bytes(directory / (CONFIG_FILE + TMP_SUFFIX), config_bytes)
+    if tokenizer is not None:
+        _tokenizer_files(tokenizer, directory / (TOKENIZER_DIR + TMP_SUFFIX))
+        names.append(TOKENIZER_DIR)
+    _fsync_dir(directory)
+
+    # Phase 2: the commit point. From here on the new checkpoint is the one that loads.
+    atomic_write_bytes(directory / COMMIT_FILE, json.dumps({"checkpoint_id": checkpoint_id, "files": names}).encode())
+
+    # Phase 3: move the temporaries into place (repeated by recover() if we die half-way).
+    _apply_commit(directory)
+    return directory
+
+
+def _apply_commit(directory: Path) -> None:
+    commit = json.loads((directory / COMMIT_FILE).read_text())
+    for name in commit["files"]:
+        tmp, final = directory / (name + TMP_SUFFIX), directory / name
+        if not tmp.exists():  # already moved by an earlier, interrupted attempt
+            continue
+        if tmp.is_dir():
+            if final.exists():  # a non-empty directory cannot be renamed over: remove it first
+                shutil.rmtree(final)
+        os.replace(tmp, final)
+    _fsync_dir(directory)
+    os.remove(directory / COMMIT_FILE)
+    _fsync_dir(directory)
+
+
+def recover(directory: str | os.PathLike) -> None:
+    """Bring ``directory`` to a consistent state after a crash during a save.
+
+    With a ``COMMIT`` file the save had reached its commit point: finish it. Without one, any
+    temporary files are leftovers of a save that never committed: delete them.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    commit = directory / COMMIT_FILE
+    if commit.exists():
+        try:
+            _apply_commit(directory)
+        except (OSError, ValueError, KeyError) as e:
+            raise CheckpointError(f"checkpoint {directory} has an unfinished save that could not be completed "
+                                  f"({e}); delete the directory or its '{COMMIT_FILE}' file") from None
+        return
+    for p in directory.glob("*" + TMP_SUFFIX):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+# ----------------------------------------------------------------------------------------------
+# Load: every failure becomes one CheckpointError that says what is wrong and what to do.
+
+
+def has_checkpoint(directory: str | os.PathLike) -> bool:
+    """True when ``directory`` holds a (possibly interrupted but committed) checkpoint."""
+    directory = Path(directory)
+    return (directory / CONFIG_FILE).exists() or (directory / COMMIT_FILE).exists()
+
+
+def _require(directory: Path, name: str) -> Path:
+    if not directory.is_dir():
+        raise CheckpointError(f"no checkpoint directory at {directory}: check the path "
+                              "(pretrain writes runs/<preset> unless --out says otherwise)")
+    recover(directory)
+    path = directory / name
+    if not path.exists():
+        raise CheckpointError(f"{directory} is not a complete checkpoint: {name} is missing")
+    return path
+
+
+def load_config(directory: str | os.PathLike) -> dict:
+    """The checkpoint's ``config.json`` as a dict."""
+    path = _require(Path(directory), CONFIG_FILE)
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is corrupt (not valid JSON: {e}); the checkpoint cannot be used") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a checkpoint written by llm_from_scratch (no '\"format\": \"{FORMAT}\"')")
+    return config
+
+
+def load_state(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """The training state from ``state.pt``, read with ``torch.load(weights_only=True)``.
+
+    weights_only=True unpickles tensors, numbers, strings and plain containers only: a pickle that
+    names any other callable (``os.system``, ``eval``, a class with ``__reduce__``) is refused
+    before that callable is ever looked up, let alone called.
+    """
+    path = _require(Path(directory), STATE_FILE)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" in str(e).lower() or "weights_only" in str(e).lower():
+            raise CheckpointError(
+                f"refused to load {path}: it contains Python objects other than tensors and plain containers, "
+                "and unpickling them could run arbitrary code. Only load checkpoints you wrote yourself.") from None
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}); the checkpoint cannot be used") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, OSError, UnicodeDecodeError) as e:
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is corrupt or truncated ({reason}); the checkpoint cannot be used") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} does not hold a training state (found {type(state).__name__}, expected a dict)")
+    return state
+
+
+def load_weights(directory: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    """The weights from ``model.safetensors`` as a state dict (tied names restored), and its metadata."""
+    path = _require(Path(directory), MODEL_FILE)
+    try:
+        data = path.read_bytes()
+        tensors = safetensors_load(data)
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        aliases = json.loads(metadata.get("aliases", "{}"))
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is corrupt or truncated ({str(e)[:200] or type(e).__name__}); "
+                              "the checkpoint cannot be used") from None
+    for name, target in aliases.items():
+        if target not in tensors:
+            raise CheckpointError(f"{path} is corrupt: the alias {name!r} points to a missing tensor {target!r}")
+        tensors[name] = tensors[target]
+    if device != "cpu":
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+    return tensors, metadata
+
+
+def load_into(model: torch.nn.Module, directory: str | os.PathLike) -> dict:
+    """Load the checkpoint's weights into ``model`` (strict: every name and shape must match).
+
+    Returns the checkpoint's config. Checks that weights, state and config come from one save.
+    """
+    config = load_config(directory)
+    tensors, metadata = load_weights(directory)
+    if metadata.get("checkpoint_id") != config.get("checkpoint_id"):
+        raise CheckpointError(f"{directory}: {MODEL_FILE} and {CONFIG_FILE} come from different saves "
+                              "(an interrupted copy?); the checkpoint cannot be used")
+    own = model.state_dict()
+    for name, tensor in tensors.items():
+        if name in own and tuple(own[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"{directory}: weight {name!r} has shape {tuple(tensor.shape)} in the checkpoint "
+                                  f"but {tuple(own[name].shape)} in this model: it was trained with another configuration")
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{directory}: the checkpoint's weights do not fit this model "
+                              f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})")
+    model.load_state_dict(tensors, strict=True)
+    return config
+
+
+def load_tokenizer(directory: str | os.PathLike):
+    """The tokenizer saved beside the checkpoint (``config['tokenizer']['type']`` says which class)."""
+    directory = Path(directory)
+    config = load_config(directory)
+    info = config.get("tokenizer") or {}
+    kind = info.get("type")
+    tok_dir = directory / TOKENIZER_DIR
+    if kind is None or not tok_dir.is_dir():
+        raise CheckpointError(f"{directory} has no saved tokenizer (expected {tok_dir} and config['tokenizer']['type'])")
+    from llm_from_scratch import tokenizer as tokenizers  # imported here: checkpoint sits below tokenizer users
+
+    classes = {"char": "CharTokenizer", "bpe": "BPETokenizer"}
+    if kind not in classes:
+        raise CheckpointError(f"{directory}: unknown tokenizer type {kind!r} (expected one of {sorted(classes)})")
+    cls = getattr(tokenizers, classes[kind])
+    try:
+        return cls.load(tok_dir)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{tok_dir} is corrupt ({e}); the checkpoint's tokenizer cannot be loaded") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Refusing a checkpoint of another configuration.
+
+
+def _first_difference(saved: Any, current: Any, prefix: str) -> str | None:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        for key in sorted(set(saved) | set(current), key=str):
+            where = f"{prefix}.{key}" if prefix else str(key)
+            if key not in saved:
+                return f"{where} is missing in the checkpoint but is {current[key]!r} in this run"
+            if key not in current:
+                return f"{where} is {saved[key]!r} in the checkpoint but missing in this run"
+            diff = _first_difference(saved[key], current[key], where)
+            if diff:
+                return diff
+        return None
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        saved, current = list(saved), list(current)
+    if saved != current:
+        return f"{prefix} is {saved!r} in the checkpoint but {current!r} in this run"
+    return None
+
+
+def check_compatible(directory: str | os.PathLike, saved_config: dict, *, model: dict | None = None,
+                     tokenizer: dict | None = None) -> None:
+    """Raise :class:`CheckpointError` naming the first field where the saved model config or tokenizer
+    info differs from this run's (``model`` / ``tokenizer``: the current dicts; None skips a check)."""
+    for section, current in (("model", model), ("tokenizer", tokenizer)):
+        if current is None:
+            continue
+        saved = saved_config.get(section)
+        if saved is None:
+            raise CheckpointError(f"checkpoint {directory} records no {section} configuration; cannot check it fits this run")
+        diff = _first_difference(saved, json.loads(json.dumps(current)), section)
+        if diff:
+            raise CheckpointError(f"checkpoint {directory} was made with another configuration: {diff}. "
+                                  "Resume with the settings it was trained with, or start a fresh run in another directory.")

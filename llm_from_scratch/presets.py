@@ -1,0 +1,203 @@
+"""Named recipes for ``python -m llm_from_scratch pretrain --preset NAME``: a model shape, a tokenizer,
+and training settings, plus the data they train on.
+
+| preset                 | tokenizer  | model (L, H, d, T)  | where            |
+|------------------------|------------|---------------------|------------------|
+| ``tiny-char``          | characters | 2, 2, 32, 32        | seconds on a CPU (tests, chapter 12's torchrun demo) |
+| ``shakespeare-char-cpu`` | characters | 4, 4, 128, 64     | ~5 minutes on 2 CPU cores (``make demo``) |
+| ``shakespeare-bpe-small``| BPE 4096   | 6, 6, 384, 256      | minutes on a GPU |
+| ``gpt2-124m``          | BPE 50304  | 12, 12, 768, 1024   | an A100/H100: bf16, torch.compile |
+
+``shakespeare-char-cpu`` is nanoGPT's CPU recipe for Shakespeare (n_layer=4, n_head=4, n_embd=128,
+block 64, batch 12, lr 1e-3, dropout 0), the best-known small recipe: on the held-out plays it
+reaches a validation loss below 1.9 nats per character (see benchmarks/RESULTS.md for what it reached here).
+
+The data is the course's Shakespeare corpus split by work (``data.split_works``): the model trains on
+the training plays and is evaluated on the validation plays, which it never sees. ``--text FILE``
+trains on any text file instead (the first 90% trains, the last 10% validates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from llm_from_scratch.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    tokenizer: str  # "char" or "bpe"
+    model: dict  # GPTConfig fields except vocab_size, which comes from the tokenizer
+    train: TrainConfig = field(default_factory=TrainConfig)
+    bpe_vocab_size: int | None = None  # for tokenizer == "bpe"
+    pad_vocab_to: int = 1  # round the model's vocabulary up to a multiple (64: faster matmuls on GPUs)
+    eval_batches: int = 20  # validation batches per evaluation during training (None: all)
+
+    def vocab_size(self, tokenizer_vocab: int) -> int:
+        m = self.pad_vocab_to
+        return (tokenizer_vocab + m - 1) // m * m
+
+    def with_overrides(self, **train_overrides) -> Preset:
+        """A copy with some TrainConfig fields replaced (the ones given as not None)."""
+        changes = {k: v for k, v in train_overrides.items() if v is not None}
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes))
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def _register(p: Preset) -> Preset:
+    PRESETS[p.name] = p
+    return p
+
+
+_register(Preset(
+    name="tiny-char",
+    description="a 2-layer character model for tests and quick demos (seconds on a CPU)",
+    tokenizer="char",
+    model=dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0),
+    train=TrainConfig(max_steps=50, batch_size=8, lr=3e-3, warmup_steps=5, eval_every=25, betas=(0.9, 0.99)),
+    eval_batches=4,
+))
+
+_register(Preset(
+    name="shakespeare-char-cpu",
+    description="nanoGPT's CPU recipe: a 0.8M-parameter character model, ~5 minutes on 2 CPU cores",
+    tokenizer="char",
+    model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
+    train=TrainConfig(max_steps=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup_steps=100,
+                      eval_every=250, weight_decay=0.1, betas=(0.9, 0.99), grad_clip=1.0),
+    eval_batches=20,
+))
+
+_register(Preset(
+    name="shakespeare-bpe-small",
+    description="a 6-layer, 11M-parameter GPT on 4096 BPE tokens (minutes on a GPU)",
+    tokenizer="bpe",
+    bpe_vocab_size=4096,
+    pad_vocab_to=64,
+    model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
+    train=TrainConfig(max_steps=3000, batch_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=100,
+                      eval_every=250, weight_decay=0.1, betas=(0.9, 0.99), grad_clip=1.0),
+    eval_batches=20,
+))
+
+_register(Preset(
+    name="gpt2-124m",
+    description="GPT-2 small (124M) on an A100/H100: bf16 autocast, torch.compile, ~0.5M tokens per step",
+    tokenizer="bpe",
+    bpe_vocab_size=50257,
+    pad_vocab_to=64,  # 50257 -> 50304 = 64 * 786: the output matmul tiles evenly
+    model=dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0),
+    # 16 sequences x 1024 tokens x 32 micro-steps = 524,288 tokens per step (GPT-3 small's batch).
+    train=TrainConfig(max_steps=2000, batch_size=16, grad_accum=32, lr=6e-4, min_lr=6e-5, warmup_steps=100,
+                      eval_every=200, weight_decay=0.1, betas=(0.9, 0.95), grad_clip=1.0, compile=True),
+    eval_batches=20,
+))
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name is a ValueError that lists the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# The data a preset trains on
+
+
+@dataclass
+class PresetData:
+    """Token streams and the tokenizer for a preset."""
+
+    train: "torch.Tensor"  # 1-D LongTensor
+    val: "torch.Tensor"
+    tokenizer: object
+    tokenizer_info: dict  # recorded in config.json; a resumed run must have the same
+    source: dict  # where the text came from (recorded in config.json, used by `eval`)
+
+
+def tokenizer_info(tokenizer) -> dict:
+    """What identifies a tokenizer: its type, vocabulary size and a hash of its vocabulary."""
+    import hashlib
+    import json
+
+    from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer
+
+    if isinstance(tokenizer, CharTokenizer):
+        kind, content = "char", tokenizer.chars
+    elif isinstance(tokenizer, BPETokenizer):
+        kind, content = "bpe", [sorted(tokenizer.vocab.items()), [list(m) for m in tokenizer.merges]]
+    else:
+        raise TypeError(f"unknown tokenizer type {type(tokenizer).__name__}")
+    digest = hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:16]
+    return {"type": kind, "vocab_size": tokenizer.vocab_size, "vocab_sha256": digest}
+
+
+def _texts(source: dict, progress: bool) -> tuple[list[str], list[str]]:
+    """(train texts, validation texts) of a data source."""
+    if source["kind"] == "text":
+        from pathlib import Path
+
+        path = Path(source["path"])
+        if not path.is_file():
+            raise FileNotFoundError(f"--text {path}: no such file")
+        text = path.read_text(encoding="utf-8")
+        cut = int(len(text) * 0.9)
+        if cut < 2 or len(text) - cut < 2:
+            raise ValueError(f"--text {path} is too short to split into training and validation text")
+        return [text[:cut]], [text[cut:]]
+    from llm_from_scratch.data import load_shakespeare, split_works
+
+    splits = split_works(load_shakespeare(progress=progress))
+    return [w.text for w in splits["train"]], [w.text for w in splits["validation"]]
+
+
+def encode_texts(tokenizer, texts: list[str]) -> "torch.Tensor":
+    """One stream of ids: the texts encoded one by one (BPE through HF ``tokenizers``, which gives the
+    same ids as ours, tested in test_tokenizer, in a fraction of the time), each BPE text ending in
+    ``<|endoftext|>``."""
+    import torch
+
+    from llm_from_scratch.lm_data import encode_works
+    from llm_from_scratch.tokenizer import BPETokenizer
+
+    if isinstance(tokenizer, BPETokenizer):
+        fast = tokenizer.to_hf()
+        eos = tokenizer.eos_id
+        ids: list[int] = []
+        for enc in fast.encode_batch(texts):
+            ids.extend(enc.ids)
+            if eos is not None:
+                ids.append(eos)
+        return torch.tensor(ids, dtype=torch.long)
+    return encode_works(texts, tokenizer)
+
+
+def prepare_data(preset: Preset, text_file: str | None = None, progress: bool = True,
+                 tokenizer=None) -> PresetData:
+    """Load the preset's text (Shakespeare split by work, or ``text_file``), build its tokenizer
+    (characters: fitted on all the text; BPE: trained on the training text with HF ``tokenizers``,
+    the fast path), and encode both splits. ``tokenizer``: use this one instead (e.g. a resumed run's)."""
+    from pathlib import Path
+
+    from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer
+
+    source = {"kind": "text", "path": str(Path(text_file).resolve())} if text_file else {"kind": "shakespeare"}
+    train_texts, val_texts = _texts(source, progress)
+    if tokenizer is None:
+        if preset.tokenizer == "char":
+            # All the text, validation included: a character never seen in training is still a
+            # valid input (its embedding just stays untrained), and nothing about the text leaks.
+            tokenizer = CharTokenizer.fit("".join(train_texts + val_texts))
+        elif preset.tokenizer == "bpe":
+            tokenizer = BPETokenizer.train_fast(train_texts, preset.bpe_vocab_size)
+        else:
+            raise ValueError(f"preset {preset.name}: unknown tokenizer {preset.tokenizer!r} (char or bpe)")
+    return PresetData(train=encode_texts(tokenizer, train_texts), val=encode_texts(tokenizer, val_texts),
+                      tokenizer=tokenizer, tokenizer_info=tokenizer_info(tokenizer), source=source)

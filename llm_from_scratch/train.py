@@ -1,0 +1,725 @@
+"""One training loop for every chapter, the command line and multi-GPU runs.
+
+The API (chapters 07 and 12 walk through it)::
+
+    from llm_from_scratch.train import TrainConfig, train
+
+    result = train(model, train_batches, config=TrainConfig(max_steps=2000, batch_size=12),
+                   val_batches=val, out_dir="runs/x")
+
+- ``train_batches(i) -> batch``: the i-th micro-batch of the whole run, a pure function of ``i``
+  (e.g. :func:`lm_batches`, :func:`shuffled_batches`). Because the data is addressed by index,
+  resuming is exact (step s starts at micro-batch ``s * grad_accum * world_size``) and a global
+  batch is sharded across ranks deterministically: on rank r, micro-step m of step s reads index
+  ``(s * grad_accum + m) * world_size + r``. So 2 processes with 1 micro-step each see the same
+  data as 1 process with 2 micro-steps (``tests/test_distributed.py`` checks the weights agree).
+- ``loss_fn(model, batch) -> scalar loss`` (default :func:`lm_loss`: ``model(x, targets=y)[1]``).
+  The fine-tuning chapters pass their own.
+- ``val_batches``: a list of batches for the default evaluation :func:`evaluate_lm` (mean next-token
+  NLL, perplexity = exp(NLL), accuracy), or ``eval_fn(model) -> {"loss": ..., ...}`` for anything else.
+- ``out_dir``: where ``history.jsonl`` (one JSON record per evaluation: step, train_loss, val_loss,
+  lr, tokens_per_s, ...), ``loss.png`` and the checkpoint (see :mod:`llm_from_scratch.checkpoint`)
+  go. ``resume=True`` continues from the checkpoint there, bit for bit.
+
+What each piece of the step is for:
+
+- **Mixed precision** (``precision``): matmuls in bf16/fp16 run on tensor cores, several times the
+  fp32 rate, and halve activation memory. bf16 (compute capability >= 8.0) keeps fp32's exponent
+  range; fp16 (a T4) does not, so its loss is multiplied by a ``GradScaler`` before backward to keep
+  small gradients from underflowing to 0, and the gradients are divided back before the update.
+  The weights and the optimizer stay in fp32. CPU: fp32 unless asked.
+- **torch.compile** (``compile=True``): fuses the elementwise ops between matmuls into a few
+  kernels (less memory traffic). Off by default (compiling costs a minute; on a CPU it rarely pays).
+  If it fails, the loop warns and runs eager.
+- **Gradient accumulation** (``grad_accum``): K micro-batches of b examples, each loss divided by K,
+  give the gradient of one batch of K·b: a large batch in little memory.
+- **Gradient clipping** (``grad_clip``): if ‖g‖ > c, scale g by c/‖g‖. One bad batch cannot throw
+  the weights far.
+- **Warmup + cosine** (``lr``, ``warmup_steps``, ``lr_decay_steps``, ``min_lr``): Adam's second-moment
+  estimate is noisy in the first steps, so the lr ramps up linearly, then decays along a half cosine.
+- **Optimizer**: ``torch.optim.AdamW`` (decay on matrices only, not on biases / LayerNorm gains),
+  ``fused=True`` on CUDA: one kernel for all parameters. Chapter 04 builds the same update from
+  scratch (``llm_from_scratch.optim.AdamW``) and checks it against torch's; here we use torch's for
+  its fused CUDA kernel, which the from-scratch version does not have.
+- **TF32** on CUDA: fp32 matmuls that remain (outside autocast) use tensor cores with a 10-bit mantissa.
+- **Distributed** (launched with ``torchrun``): DDP (gloo on the CPU, NCCL on GPUs) averages the
+  gradients across ranks during backward; ``fsdp=True`` shards parameters, gradients and optimizer
+  state with ``torch.distributed.fsdp.fully_shard`` instead (each transformer block, then the root),
+  for models that do not fit one GPU. Only rank 0 prints, writes history and checkpoints.
+- **Divergence**: a NaN or infinite loss stops the run (:class:`TrainingDiverged`) before the update,
+  naming the step and the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llm_from_scratch import checkpoint as ckpt
+from llm_from_scratch.device import Precision, select_device, select_precision
+from llm_from_scratch.lm_data import StridedWindowDataset, as_token_tensor, get_batch
+from llm_from_scratch.optim import warmup_cosine
+from llm_from_scratch.utils import seed_everything
+
+__all__ = [
+    "TrainConfig", "TrainResult", "TrainingDiverged", "DistInfo", "train", "lm_loss", "evaluate_lm",
+    "lm_batches", "eval_batches", "shuffled_batches", "configure_optimizer", "learning_rate", "autocast",
+    "setup_distributed", "plot_history", "read_history", "load_gpt_checkpoint", "flops_per_token", "mfu", "H100_BF16_PEAK_FLOPS",
+]
+
+H100_BF16_PEAK_FLOPS = 989e12  # H100 SXM, dense bf16 tensor-core peak (no sparsity)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that says how to train (the model's shape lives in its own config)."""
+
+    max_steps: int = 1000  # optimizer steps to run (the run stops here)
+    batch_size: int = 12  # micro-batch size per process
+    grad_accum: int = 1  # micro-batches per optimizer step (per process)
+    lr: float = 1e-3  # peak learning rate, reached at the end of warmup
+    min_lr: float | None = None  # floor of the cosine; None: lr / 10
+    warmup_steps: int = 100
+    lr_decay_steps: int | None = None  # where the cosine reaches min_lr; None: max_steps
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    grad_clip: float | None = 1.0  # max global gradient norm; None or 0: no clipping
+    eval_every: int = 250  # evaluate, log and checkpoint every N steps (and after the last)
+    eval_at_start: bool = False  # also evaluate before the first step (a step-0 point on the curves)
+    seed: int = 0
+    device: str | None = None  # None: cuda -> mps -> cpu
+    precision: str | None = None  # None: by the hardware (bf16 >= 8.0, fp16 below, fp32 on CPU)
+    compile: bool = False
+    fsdp: bool = False  # under torchrun: shard with fully_shard instead of DDP
+    progress: bool = True  # tqdm progress bar (rank 0 only)
+    log_every: int = 10  # refresh the progress bar every N steps
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum", "eval_every", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
+        if self.decay_steps <= self.warmup_steps:
+            raise ValueError(f"the lr schedule needs lr_decay_steps (or max_steps) > warmup_steps; got "
+                             f"{self.decay_steps} <= {self.warmup_steps}: lower warmup_steps")
+        self.betas = tuple(self.betas)
+
+    @property
+    def decay_steps(self) -> int:
+        return self.lr_decay_steps if self.lr_decay_steps is not None else self.max_steps
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig.from_dict: unknown keys {unknown}")
+        return cls(**d)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    step: int  # optimizer steps done
+    history: list[dict]  # one record per evaluation (as in history.jsonl)
+    tokens_seen: int
+    out_dir: Path | None = None
+
+    @property
+    def last(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches addressed by index
+
+
+def _generator(seed: int, index: int) -> torch.Generator:
+    # One generator per micro-batch, seeded from (seed, index): batch i never depends on batch i-1,
+    # so a resumed run or another rank can jump straight to it.
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+def lm_batches(tokens: torch.Tensor, block_size: int, batch_size: int, seed: int = 0) -> Callable[[int], tuple]:
+    """``i -> (x, y)``: ``batch_size`` windows of ``block_size`` tokens at random offsets
+    (``lm_data.get_batch``), y = x shifted by one; x, y: (batch_size, block_size).
+
+    The offsets of batch i come from a generator seeded with (seed, i), so batch i is the same in
+    every process and after a resume.
+    """
+    tokens = as_token_tensor(tokens)
+    get_batch(tokens, 1, block_size, torch.Generator())  # fail now, with lm_data's message, if too short
+
+    def batch(index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return get_batch(tokens, batch_size, block_size, _generator(seed, index))
+
+    return batch
+
+
+def eval_batches(tokens: torch.Tensor, block_size: int, batch_size: int,
+                 max_batches: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of ``lm_data.StridedWindowDataset`` windows: every token of the validation stream is
+    scored once. ``max_batches`` keeps that many batches, spread evenly over the stream (a cheap
+    estimate for evaluations during training); None keeps all.
+    """
+    windows = StridedWindowDataset(tokens, block_size)
+    groups = [list(range(i, min(i + batch_size, len(windows)))) for i in range(0, len(windows), batch_size)]
+    if max_batches is not None and len(groups) > max_batches:
+        keep = torch.linspace(0, len(groups) - 1, max_batches).round().long().tolist()
+        groups = [groups[i] for i in keep]
+    out = []
+    for g in groups:
+        xs, ys = zip(*(windows[i] for i in g))
+        out.append((torch.stack(xs), torch.stack(ys)))
+    return out
+
+
+def shuffled_batches(n_examples: int, batch_size: int, collate: Callable[[list[int]], Any],
+                     seed: int = 0, drop_last: bool = True) -> Callable[[int], Any]:
+    """``i -> collate(example indices)``: epochs of a finite data set, shuffled per epoch, by index.
+
+    Batch i lies in epoch e = i // batches_per_epoch; the epoch's order is a permutation drawn from
+    a generator seeded with (seed, e). For fine-tuning on a labelled data set.
+    """
+    per_epoch = n_examples // batch_size if drop_last else math.ceil(n_examples / batch_size)
+    if per_epoch < 1:
+        raise ValueError(f"{n_examples} examples do not fill one batch of {batch_size}")
+    cache: dict[int, torch.Tensor] = {}
+
+    def batch(index: int):
+        epoch, pos = divmod(index, per_epoch)
+        if epoch not in cache:
+            cache.clear()
+            cache[epoch] = torch.randperm(n_examples, generator=_generator(seed, epoch))
+        ids = cache[epoch][pos * batch_size:(pos + 1) * batch_size]
+        return collate(ids.tolist())
+
+    batch.batches_per_epoch = per_epoch
+    return batch
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _tokens_in(batch: Any) -> int:
+    """Tokens in a batch: the size of its first tensor (x of (x, y), or input_ids)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.numel()
+    if isinstance(batch, (list, tuple)) and batch:
+        return _tokens_in(batch[0])
+    if isinstance(batch, dict) and batch:
+        return _tokens_in(batch.get("input_ids", next(iter(batch.values()))))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Loss, evaluation, optimizer, schedule, precision
+
+
+def lm_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross entropy of ``model(x, targets=y)``: −(1/N) Σ log p(y_t | x_≤t)."""
+    x, y = batch
+    _, loss = model(x, targets=y)
+    return loss
+
+
+def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for bf16/fp16, a no-op for fp32."""
+    dtype = Precision(precision).autocast_dtype
+    device = torch.device(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate_lm(model: nn.Module, batches: Sequence[tuple], *, device: torch.device | str = "cpu",
+                precision: str = "fp32", shard: bool = True) -> dict[str, float]:
+    """Next-token metrics over ``batches`` of (x, y), every token weighted equally:
+
+        loss = −(1/N) Σ log p(y_t | x_≤t)      (mean NLL, nats per token)
+        perplexity = exp(loss)
+        accuracy = (1/N) Σ [argmax p(· | x_≤t) = y_t]
+
+    Under torchrun (``shard=True``) the batches are split across ranks and the sums added up
+    (every rank gets the same numbers). Targets of -100 are skipped.
+    """
+    device = torch.device(device)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if shard and _dist_ready() else (0, 1)
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # NLL sum, correct, tokens
+    for i, batch in enumerate(batches):
+        if i % world != rank:
+            continue
+        x, y = _to_device(batch, device)
+        with autocast(device, precision):
+            logits, _ = model(x, targets=y)
+        logits = logits.float()
+        valid = y != -100
+        nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), ignore_index=-100, reduction="sum")
+        sums[0] += nll.double()
+        sums[1] += ((logits.argmax(-1) == y) & valid).sum()
+        sums[2] += valid.sum()
+    if world > 1:
+        dist.all_reduce(sums)
+    model.train(was_training)
+    nll, correct, n = sums.tolist()
+    if n == 0:
+        raise ValueError("evaluate_lm got no tokens to evaluate (empty batches?)")
+    loss = nll / n
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "accuracy": correct / n, "tokens": int(n)}
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Warmup + cosine (``llm_from_scratch.optim.warmup_cosine``) for the optimizer step ``step`` (0-based)."""
+    min_lr = config.min_lr if config.min_lr is not None else config.lr / 10
+    return warmup_cosine(step, max_lr=config.lr, warmup_steps=config.warmup_steps,
+                         total_steps=config.decay_steps, min_lr=min_lr)
+
+
+def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices (dim >= 2) only: decaying biases and LayerNorm gains
+    toward 0 only hurts. Fused (one CUDA kernel for every tensor) on CUDA."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    extra = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, **extra)
+
+
+# ----------------------------------------------------------------------------------------------
+# Distributed
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def _dist_ready() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def setup_distributed(device: str | None = None) -> DistInfo:
+    """Join the process group that ``torchrun`` describes (RANK, LOCAL_RANK, WORLD_SIZE), if any.
+
+    gloo on the CPU, NCCL on GPUs. Without torchrun (WORLD_SIZE unset or 1): a single process.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), int(os.environ.get("LOCAL_RANK", dist.get_rank())), dist.get_world_size())
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistInfo(rank, local_rank, world)
+
+
+def _blocks(model: nn.Module) -> list[nn.Module]:
+    """The repeated blocks of a model (the largest ModuleList): the unit FSDP shards."""
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
+    return list(max(lists, key=len)) if lists else []
+
+
+def _fully_shard():
+    try:
+        from torch.distributed.fsdp import fully_shard
+    except ImportError:  # torch < 2.6
+        from torch.distributed._composable.fsdp import fully_shard
+    return fully_shard
+
+
+# ----------------------------------------------------------------------------------------------
+# RNG state (for exact resume)
+
+
+def _rng_state(device: torch.device) -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        # numpy's state holds an ndarray, which weights_only loading refuses: store plain values
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
+                  int(np_state[3]), float(np_state[4])],
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+# ----------------------------------------------------------------------------------------------
+# History and plot
+
+
+def read_history(out_dir: str | os.PathLike) -> list[dict]:
+    """The records of ``out_dir/history.jsonl``."""
+    path = Path(out_dir) / "history.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_history(history: Sequence[dict], path: str | os.PathLike | None = None, title: str | None = None):
+    """Train and validation loss against the step; saved to ``path`` if given. Returns the figure.
+
+    Uses matplotlib's object API (no pyplot): safe in worker processes and without a display.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    steps = [r["step"] for r in history]
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        pts = [(s, r[key]) for s, r in zip(steps, history) if r.get(key) is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", markersize=3, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_title(title or "Loss: validation above train means overfitting")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# MFU
+
+
+def flops_per_token(n_params: int, n_layer: int, n_head: int, head_dim: int, seq_len: int) -> int:
+    """Training FLOPs per token ≈ 6N + 12·L·H·Q·T (PaLM, appendix B; nanoGPT's estimate_mfu).
+
+    6N: each parameter does one multiply-add (2 FLOPs) per token forward and twice that backward.
+    12·L·H·Q·T: attention's QKᵀ and AV products, 2·2·T·Q per head per layer forward, ×3 with
+    backward. N is the parameter count without position embeddings (they do no matmul).
+    """
+    return 6 * n_params + 12 * n_layer * n_head * head_dim * seq_len
+
+
+def mfu(tokens_per_s: float, flops_per_tok: float, peak_flops: float = H100_BF16_PEAK_FLOPS) -> float:
+    """Model FLOPs utilisation: achieved FLOP/s (tokens/s × FLOPs per token) / the hardware's peak."""
+    return tokens_per_s * flops_per_tok / peak_flops
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+def _save(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfig, run_info: dict,
+          tokenizer, step: int, next_index: int, tokens_seen: int, device: torch.device, info: DistInfo) -> None:
+    """Write the checkpoint (rank 0 writes; with FSDP every rank helps gather the full state)."""
+    rng = _rng_state(device)
+    if info.enabled:  # every rank's RNG (dropout masks differ per rank), gathered on rank 0
+        all_rng = [None] * info.world_size
+        dist.all_gather_object(all_rng, rng)
+    else:
+        all_rng = [rng]
+    if config.fsdp and info.enabled:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        weights, optim_state = get_state_dict(model, optimizer,
+                                              options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    else:
+        weights, optim_state = _unwrap(model).state_dict(), optimizer.state_dict()
+    if info.is_main:
+        ckpt.save_checkpoint(
+            out_dir, weights=weights, tokenizer=tokenizer,
+            config={**run_info, "train": config.to_dict(), "step": step},
+            state={"step": step, "next_batch_index": next_index, "tokens_seen": tokens_seen, "optimizer": optim_state,
+                   "scaler": scaler.state_dict() if scaler is not None else None,
+                   "rng": all_rng, "world_size": info.world_size})
+    if info.enabled:
+        dist.barrier()
+
+
+def _load(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfig, run_info: dict,
+          device: torch.device, info: DistInfo) -> tuple[int, int, int]:
+    saved = ckpt.load_config(out_dir)
+    ckpt.check_compatible(out_dir, saved, model=run_info.get("model"), tokenizer=run_info.get("tokenizer"))
+    state = ckpt.load_state(out_dir)
+    if state.get("checkpoint_id") != saved.get("checkpoint_id"):
+        raise ckpt.CheckpointError(f"{out_dir}: state.pt and config.json come from different saves")
+    if config.fsdp and info.enabled:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+        weights, _ = ckpt.load_weights(out_dir)
+        set_state_dict(model, optimizer, model_state_dict=weights, optim_state_dict=state["optimizer"],
+                       options=StateDictOptions(full_state_dict=True))
+    else:
+        ckpt.load_into(_unwrap(model), out_dir)
+        optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    rngs = state["rng"]
+    if len(rngs) == info.world_size:
+        _set_rng_state(rngs[info.rank], device)
+    else:  # resumed on another number of processes: the data is exact, dropout masks are not
+        _set_rng_state(rngs[0], device)
+        torch.manual_seed(config.seed + 7919 * state["step"] + info.rank)
+    return int(state["step"]), int(state["next_batch_index"]), int(state.get("tokens_seen", 0))
+
+
+def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: TrainConfig,
+          val_batches: Sequence | None = None, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
+          eval_fn: Callable[[nn.Module], dict] | None = None, out_dir: str | os.PathLike | None = None,
+          resume: bool = False, run_info: dict | None = None, tokenizer: Any = None,
+          on_eval: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train ``model`` for ``config.max_steps`` optimizer steps (see the module docstring).
+
+    run_info: what config.json records besides the training config: ``{"model": model_config_dict,
+      "tokenizer": {...}, ...}``; on resume, ``model`` and ``tokenizer`` must equal the saved ones.
+    tokenizer: saved beside the checkpoint (anything with ``save(dir)``).
+    on_eval: called with each history record (e.g. to print or plot live).
+    Returns a :class:`TrainResult`; the model is trained in place.
+    """
+    loss_fn = loss_fn or lm_loss
+    run_info = dict(run_info or {})
+    out_dir = Path(out_dir) if out_dir is not None else None
+    info = setup_distributed(config.device)
+    if info.enabled and torch.cuda.is_available() and (config.device is None or config.device.startswith("cuda")):
+        device = torch.device("cuda", info.local_rank)
+    else:
+        device = select_device(config.device)
+    precision = select_precision(device, config.precision)
+    seed_everything(config.seed + info.rank)  # dropout masks differ per rank, reproducibly
+
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model.to(device)
+    model.train()
+
+    # Wrap for distribution, then (optionally) compile. The optimizer must see the wrapped
+    # parameters (FSDP replaces them with sharded DTensors).
+    wrapped: nn.Module = model  # what the forward pass calls: the model, or DDP around it
+    ddp = info.enabled and not config.fsdp
+    if info.enabled and config.fsdp:
+        fully_shard = _fully_shard()
+        for block in _blocks(model):
+            fully_shard(block)
+        fully_shard(model)
+    elif ddp:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    compiled = None
+    if config.compile:
+        try:
+            compiled = torch.compile(wrapped)
+        except Exception as e:  # noqa: BLE001 - any failure means: run eager
+            warnings.warn(f"torch.compile failed ({type(e).__name__}: {e}); training eager instead", stacklevel=2)
+
+    optimizer = configure_optimizer(model, config, device)
+    scaler = torch.amp.GradScaler(device.type) if Precision(precision).needs_grad_scaler else None
+
+    per_step = config.grad_accum * info.world_size  # micro-batches per optimizer step, all ranks
+    step, next_index, tokens_seen = 0, 0, 0
+    history: list[dict] = []
+    if out_dir is not None and resume:
+        if not ckpt.has_checkpoint(out_dir):
+            raise ckpt.CheckpointError(f"nothing to resume: {out_dir} holds no checkpoint "
+                                       "(run without --resume to start a new run there)")
+        step, next_index, tokens_seen = _load(out_dir, model, optimizer, scaler, config, run_info, device, info)
+        history = [r for r in read_history(out_dir) if r["step"] <= step]
+    last_good = f"{out_dir} (step {step})" if out_dir is not None and resume else None
+    if out_dir is not None and info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(out_dir / "history.jsonl", "w") as f:  # rewritten: drops records past a resumed step
+            f.writelines(json.dumps(r) + "\n" for r in history)
+
+    def evaluate() -> dict:
+        if eval_fn is not None:
+            return eval_fn(model)
+        if val_batches is not None:
+            # FSDP's forward is collective: every rank must run every batch, so no sharding there.
+            return evaluate_lm(model, val_batches, device=device, precision=precision, shard=not config.fsdp)
+        return {}
+
+    def record(step_done: int, train_loss: float | None, lr: float, tok_s: float | None, extra: dict) -> dict:
+        metrics = evaluate()
+        rec = {"step": step_done, "train_loss": train_loss, "val_loss": metrics.get("loss"), "lr": lr,
+               "tokens_per_s": tok_s, **{f"val_{k}": v for k, v in metrics.items() if k != "loss"}, **extra}
+        history.append(rec)
+        if info.is_main and out_dir is not None:
+            with open(out_dir / "history.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        if on_eval is not None and info.is_main:
+            on_eval(rec)
+        return rec
+
+    if config.eval_at_start and step == 0 and not history:
+        record(0, None, learning_rate(0, config), None, {})
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=config.max_steps, initial=step, disable=not (config.progress and info.is_main),
+               desc="train", dynamic_ncols=True)
+    first_step = step
+    window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
+    grad_norm = None
+    try:
+        while step < config.max_steps:
+            t0 = time.perf_counter()
+            lr = learning_rate(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            step_loss = torch.zeros((), device=device)
+            step_tokens = 0
+            for micro in range(config.grad_accum):
+                index = next_index + micro * info.world_size + info.rank
+                batch = _to_device(train_batches(index), device)
+                step_tokens += _tokens_in(batch) * info.world_size
+                last_micro = micro == config.grad_accum - 1
+                # Only the last micro-batch's backward needs to average gradients across ranks.
+                sync = wrapped.no_sync() if ddp and not last_micro else contextlib.nullcontext()
+                if info.enabled and config.fsdp:
+                    model.set_requires_gradient_sync(last_micro)
+                with sync:
+                    with autocast(device, precision):
+                        try:
+                            loss = loss_fn(compiled if compiled is not None else wrapped, batch)
+                        except Exception as e:  # noqa: BLE001
+                            if compiled is None or step > first_step or micro > 0:
+                                raise
+                            # torch.compile compiles lazily, at the first call: fall back here.
+                            warnings.warn(f"torch.compile failed at the first step ({type(e).__name__}: "
+                                          f"{str(e)[:200]}); training eager instead", stacklevel=2)
+                            compiled = None
+                            loss = loss_fn(wrapped, batch)
+                    # Divide by K so the K backward passes add up to the gradient of the mean.
+                    scaled = loss / config.grad_accum
+                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                step_loss += loss.detach().float()
+            step_loss /= config.grad_accum
+            if info.enabled:
+                dist.all_reduce(step_loss)
+                step_loss /= info.world_size
+            loss_value = step_loss.item()
+            if not math.isfinite(loss_value):
+                where = (f"the last good checkpoint is {last_good}" if last_good else
+                         "no checkpoint was saved yet" + ("" if out_dir else " (no out_dir was given)"))
+                raise TrainingDiverged(
+                    f"the training loss became {loss_value} at step {step + 1}; stopping before the update. "
+                    f"{where[0].upper() + where[1:]}. Try a lower learning rate, a longer warmup or gradient "
+                    "clipping, and resume from that checkpoint.")
+            if config.grad_clip:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                grad_norm = norm.full_tensor().item() if hasattr(norm, "full_tensor") else norm.item()
+            if scaler is not None:
+                scaler.step(optimizer)  # skips the update if the gradients overflowed
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            next_index += per_step
+            tokens_seen += step_tokens
+            dt = time.perf_counter() - t0
+            window_loss += loss_value
+            window_steps += 1
+            window_tokens += step_tokens
+            window_time += dt
+            if step % config.log_every == 0 or step == config.max_steps:
+                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", tok_s=f"{step_tokens / dt:,.0f}", refresh=False)
+            bar.update(1)
+            if step % config.eval_every == 0 or step == config.max_steps:
+                tok_s = window_tokens / window_time if window_time > 0 else None
+                extra = {"grad_norm": grad_norm, "tokens_seen": tokens_seen, "precision": precision}
+                record(step, window_loss / window_steps, lr, tok_s, extra)
+                window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
+                if out_dir is not None:
+                    _save(out_dir, model, optimizer, scaler, config, run_info, tokenizer, step, next_index, tokens_seen,
+                          device, info)
+                    last_good = f"{out_dir} (step {step})"
+                    if info.is_main:
+                        plot_history(history, out_dir / "loss.png")
+    finally:
+        bar.close()
+    return TrainResult(step=step, history=history, tokens_seen=tokens_seen, out_dir=out_dir)
+
+
+def load_gpt_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu"):
+    """(model, tokenizer, config) from a checkpoint written by :func:`train` for a ``gpt.GPT``.
+
+    The model is rebuilt from ``config["model"]`` (``GPTConfig.from_dict``), its weights loaded from
+    ``model.safetensors``, and put in eval mode on ``device``. Errors are :class:`CheckpointError`.
+    """
+    from llm_from_scratch.gpt import GPT, GPTConfig
+
+    config = ckpt.load_config(directory)
+    try:
+        model_config = GPTConfig.from_dict(config["model"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ckpt.CheckpointError(f"{directory}/config.json has no usable GPT configuration ({e})") from None
+    model = GPT(model_config)
+    ckpt.load_into(model, directory)
+    tokenizer = ckpt.load_tokenizer(directory)
+    return model.to(device).eval(), tokenizer, config
