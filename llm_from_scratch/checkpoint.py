@@ -317,23 +317,23 @@ def load_into(model: torch.nn.Module, directory: str | os.PathLike) -> dict:
 
 
 def load_tokenizer(directory: str | os.PathLike):
-    """The tokenizer saved beside the checkpoint (``config['tokenizer']['type']`` says which class)."""
+    """The tokenizer saved beside the checkpoint in ``DIR/tokenizer/``: a ``CharTokenizer``
+    (``char_tokenizer.json``) or a ``BPETokenizer`` (``vocab.json`` + ``merges.txt``)."""
     directory = Path(directory)
-    config = load_config(directory)
-    info = config.get("tokenizer") or {}
-    kind = info.get("type")
+    load_config(directory)  # a valid checkpoint first (and an interrupted save finished)
     tok_dir = directory / TOKENIZER_DIR
-    if kind is None or not tok_dir.is_dir():
-        raise CheckpointError(f"{directory} has no saved tokenizer (expected {tok_dir} and config['tokenizer']['type'])")
-    from llm_from_scratch import tokenizer as tokenizers  # imported here: checkpoint sits below tokenizer users
+    from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer  # here: checkpoint sits below its users
 
-    classes = {"char": "CharTokenizer", "bpe": "BPETokenizer"}
-    if kind not in classes:
-        raise CheckpointError(f"{directory}: unknown tokenizer type {kind!r} (expected one of {sorted(classes)})")
-    cls = getattr(tokenizers, classes[kind])
+    if (tok_dir / CharTokenizer.FILE_NAME).is_file():
+        cls = CharTokenizer
+    elif (tok_dir / "vocab.json").is_file():
+        cls = BPETokenizer
+    else:
+        raise CheckpointError(f"{directory} has no saved tokenizer (expected {tok_dir}/{CharTokenizer.FILE_NAME} "
+                              "or vocab.json + merges.txt)")
     try:
         return cls.load(tok_dir)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{tok_dir} is corrupt ({e}); the checkpoint's tokenizer cannot be loaded") from None
 
 

@@ -119,9 +119,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
-        if self.decay_steps <= self.warmup_steps:
-            raise ValueError(f"the lr schedule needs lr_decay_steps (or max_steps) > warmup_steps; got "
-                             f"{self.decay_steps} <= {self.warmup_steps}: lower warmup_steps")
+        if self.lr_decay_steps is not None and (not isinstance(self.lr_decay_steps, int) or self.lr_decay_steps < 1):
+            raise ValueError(f"TrainConfig.lr_decay_steps must be a positive integer or None, got {self.lr_decay_steps!r}")
         self.betas = tuple(self.betas)
 
     @property
@@ -307,10 +306,14 @@ def evaluate_lm(model: nn.Module, batches: Sequence[tuple], *, device: torch.dev
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    """Warmup + cosine (``llm_from_scratch.optim.warmup_cosine``) for the optimizer step ``step`` (0-based)."""
+    """Warmup + cosine (``llm_from_scratch.optim.warmup_cosine``) for the optimizer step ``step`` (0-based).
+
+    A schedule shorter than its warmup (a smoke run of 3 steps of a preset with 100 warmup steps)
+    warms up over all but its last step instead.
+    """
     min_lr = config.min_lr if config.min_lr is not None else config.lr / 10
-    return warmup_cosine(step, max_lr=config.lr, warmup_steps=config.warmup_steps,
-                         total_steps=config.decay_steps, min_lr=min_lr)
+    warmup = min(config.warmup_steps, config.decay_steps - 1)
+    return warmup_cosine(step, max_lr=config.lr, warmup_steps=warmup, total_steps=config.decay_steps, min_lr=min_lr)
 
 
 def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:

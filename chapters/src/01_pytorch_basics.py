@@ -203,7 +203,7 @@ net(torch.randn(5, 4)).sum().backward()
 optimizer.step()
 print("hidden.weight.grad:", net.hidden.weight.grad, "| out.weight.grad is set:", net.out.weight.grad is not None)
 assert torch.equal(net.hidden.weight, frozen_before)
-net.hidden.requires_grad_(True)
+_ = net.hidden.requires_grad_(True)  # unfreeze again
 
 # %% [markdown]
 # The weights themselves are a dictionary of tensors, the **state dict**: it is what a checkpoint saves

@@ -1,0 +1,338 @@
+# %% [markdown]
+# # 05 · Masked language modelling: BERT's fill-in-the-blank objective
+#
+# A GPT reads left to right and learns by predicting the next token. BERT reads the whole sentence
+# at once, so it cannot learn that way: it would simply copy the answer from its input. Instead it
+# hides some words and learns to fill them in. In this chapter you will mask a real Shakespeare
+# sentence with BERT's rule (15% of the tokens; of those 80% `[MASK]`, 10% a random word, 10% left
+# alone), measure that rule on a million tokens, compute the masked-language-model loss by hand and
+# check it against `torch.nn.functional.cross_entropy`, and train a tiny BERT whose masked-token
+# loss falls.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-from-scratch/llm-from-scratch/blob/main/chapters/05_mlm_loss.ipynb)
+
+# %%
+import os, sys
+if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
+import math
+import re
+from collections import Counter
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from llm_from_scratch.utils import seed_everything
+SMOKE = os.environ.get("LFS_SMOKE") == "1"
+seed_everything(0)
+
+# %% [markdown]
+# ## Why hide words?
+#
+# Chapters 06–07 train a GPT with a *causal* mask: position $t$ sees only positions $\le t$, so
+# "predict token $t+1$" is a fair question at every position. Tasks such as classifying a passage
+# or tagging the names in it (chapters 08–10) are better served by a representation of each word
+# that has seen **both** sides of it. A bidirectional encoder gives that, but then "predict token
+# $i$" is no question at all: token $i$ is in the input.
+#
+# BERT's answer (Devlin et al., 2019) is the *cloze test*: hide a few tokens, and ask the model to
+# predict them from everything else. That is the **masked language model** (MLM).
+#
+# ## A vocabulary to mask with
+#
+# BERT uses WordPiece subwords; masking does not care how the text was cut, so we use whole words
+# here, where a masked position is easy to read. Five special tokens come first: `[PAD]` fills
+# short sequences, `[CLS]` opens a sequence and `[SEP]` closes it, `[MASK]` hides a token, and
+# `[UNK]` stands for any word outside the vocabulary.
+
+# %%
+from llm_from_scratch.data import load_shakespeare, split_works
+
+works = split_works(load_shakespeare(progress=False))["train"]  # the plays pretraining may see
+works = works[:4] if SMOKE else works
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)*|[^\sa-z]")  # words (with inner apostrophes) and single punctuation marks
+
+
+def words_of(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]
+PAD, CLS, SEP, MASK, UNK = range(len(SPECIALS))
+VOCAB_SIZE = 1000 if SMOKE else 8000
+
+corpus_words = [w for work in works for w in words_of(work.text)]
+itos = SPECIALS + [w for w, _ in Counter(corpus_words).most_common(VOCAB_SIZE - len(SPECIALS))]
+stoi = {w: i for i, w in enumerate(itos)}
+
+
+def encode(text: str) -> list[int]:
+    return [stoi.get(w, UNK) for w in words_of(text)]
+
+
+stream = torch.tensor([stoi.get(w, UNK) for w in corpus_words])
+print(f"{len(works)} plays, {len(stream):,} words, vocabulary of {len(itos)} (the {len(itos) - 5} most frequent words + 5 specials)")
+print(f"out-of-vocabulary words become [UNK]: {(stream == UNK).float().mean().item():.1%} of the text")
+
+# %%
+sentence = "To be, or not to be, that is the question"
+ids = torch.tensor([[CLS] + encode(sentence) + [SEP]])
+print(ids.tolist())
+print([itos[i] for i in ids[0]])
+
+# %% [markdown]
+# ## BERT's masking rule
+#
+# Every token that is not special is **selected** independently with probability $p = 0.15$:
+# $m_i \sim \mathrm{Bernoulli}(p)$. A selected token is then
+#
+# $$
+# \tilde w_i = \begin{cases}
+#   \texttt{[MASK]} & \text{with probability } 0.8\\
+#   \text{a random ordinary token} & \text{with probability } 0.1\\
+#   w_i \text{ (unchanged)} & \text{with probability } 0.1
+# \end{cases}
+# $$
+#
+# and the model must predict the original $w_i$ at every selected position, whatever it was replaced by.
+# Why not always `[MASK]`? Because `[MASK]` never appears when the model is fine-tuned or used: a model
+# trained only on `[MASK]` positions could keep useless representations of the words it can see.
+# The random 10% teaches it not to trust any input token blindly; the unchanged 10% ties the
+# prediction to the word that is actually there.
+#
+# Special tokens and padding are never selected (there is nothing to learn from predicting `[CLS]`),
+# and the random replacement never draws one. The **labels** hold the original token at selected
+# positions and $-100$ elsewhere, the value `F.cross_entropy` skips (`ignore_index=-100`).
+#
+# Each call draws a new mask, so the same sentence is masked differently every time it is seen
+# (RoBERTa's *dynamic masking*). Four draws of our sentence, with a seeded generator:
+
+# %%
+from llm_from_scratch.mlm import mask_tokens, mlm_loss
+
+MASK_ARGS = dict(vocab_size=len(itos), mask_token_id=MASK, special_token_ids=(CLS, SEP, UNK), pad_token_id=PAD)
+generator = torch.Generator().manual_seed(0)
+for draw in range(4):
+    inputs, labels = mask_tokens(ids, **MASK_ARGS, generator=generator)
+    shown = [itos[t] if lab == -100 else f"{itos[t]}<-{itos[lab]}" for t, lab in zip(inputs[0].tolist(), labels[0].tolist())]
+    print(f"draw {draw}: " + " ".join(shown))
+print("labels of the last draw:", labels[0].tolist())
+
+# %% [markdown]
+# `new<-old` marks a selected token: in draw 0, `[MASK]<-be` was hidden, `women<-,` was swapped for a
+# random word and `question<-question` was selected but left alone. With 12 ordinary tokens, 15%
+# selects about two per draw; `[CLS]` and `[SEP]` are never selected.
+#
+# ## The 80/10/10 rule, measured
+#
+# One sentence is too small to see the rates. Masking a million tokens of the corpus shows them;
+# a selected token whose random replacement happens to be the original word is counted as unchanged.
+
+# %%
+many = stream.repeat(math.ceil(1_000_000 / len(stream)))[:1_000_000]
+inputs, labels = mask_tokens(many, **MASK_ARGS, generator=torch.Generator().manual_seed(1))
+eligible = ~torch.isin(many, torch.tensor([PAD, CLS, SEP, UNK]))
+selected = labels != -100
+n_selected = int(selected.sum())
+measured = {
+    "selected / eligible": n_selected / int(eligible.sum()),
+    "[MASK] / selected": int((selected & (inputs == MASK)).sum()) / n_selected,
+    "random / selected": int((selected & (inputs != MASK) & (inputs != many)).sum()) / n_selected,
+    "unchanged / selected": int((selected & (inputs == many)).sum()) / n_selected,
+}
+expected = {"selected / eligible": 0.15, "[MASK] / selected": 0.8, "random / selected": 0.1, "unchanged / selected": 0.1}
+for name, value in measured.items():
+    print(f"{name:22s} measured {value:.3f}   expected {expected[name]:.3f}")
+    assert abs(value - expected[name]) < 0.005  # within half a percentage point
+assert (labels[~eligible] == -100).all(), "a special token was selected"
+assert (inputs[selected & (inputs != MASK)] >= len(SPECIALS)).all(), "a random replacement drew a special token"
+print("specials never selected, random replacements never special: True")
+
+fig, ax = plt.subplots(figsize=(7, 3))
+x = torch.arange(len(measured))
+ax.bar(x - 0.2, list(expected.values()), width=0.4, label="BERT's rule")
+ax.bar(x + 0.2, list(measured.values()), width=0.4, label="measured on 10⁶ tokens")
+ax.set_xticks(x.tolist(), list(measured))
+ax.set_ylabel("fraction")
+ax.set_title("Measured rates match 15% selection and the 80/10/10 split")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## The MLM loss
+#
+# With $m_i = 1$ at the selected positions and $w_{\setminus m}$ the corrupted input, the model's
+# softmax gives $P(w_i \mid w_{\setminus m}; \theta)$ at every position, and only the selected ones
+# count:
+#
+# $$
+# \mathcal{L}_{\text{MLM}}(\theta) = -\frac{1}{\sum_i m_i} \sum_i m_i \log P(w_i \mid w_{\setminus m}; \theta),
+# \qquad
+# \log P(w \mid \cdot) = z_w - \log \sum_{v} e^{z_v}.
+# $$
+#
+# It is the cross entropy of the original tokens, averaged over the masked positions (BERT's paper
+# writes the sum; every implementation averages, so that the loss does not grow with the batch).
+# Unlike a GPT, where every position is a target, BERT learns from only 15% of its positions per pass.
+#
+# By hand, on a vocabulary of 4 words and a sequence of 4 positions of which 2 are masked:
+
+# %%
+tiny_vocab = ["the", "cat", "sat", "mat"]
+logits = torch.tensor([[[2.0, 0.5, 0.0, 0.0],    # position 0: not masked
+                        [0.0, 1.0, 0.0, 1.0],    # position 1: masked, the original was "cat"
+                        [0.0, 0.0, 3.0, 0.0],    # position 2: not masked
+                        [1.0, 0.0, 0.0, 2.0]]])  # position 3: masked, the original was "mat"
+tiny_labels = torch.tensor([[-100, 1, -100, 3]])
+
+# position 1: log P(cat) = 1 - log(e^0 + e^1 + e^0 + e^1) = 1 - log(2 + 2e)
+log_p_cat = 1 - math.log(2 + 2 * math.e)
+# position 3: log P(mat) = 2 - log(e^1 + e^0 + e^0 + e^2)
+log_p_mat = 2 - math.log(math.e + 2 + math.e ** 2)
+by_hand = -(log_p_cat + log_p_mat) / 2
+print(f"P(cat) = {math.exp(log_p_cat):.4f}   P(mat) = {math.exp(log_p_mat):.4f}")
+print(f"by hand:          {by_hand:.4f}")
+print(f"mlm_loss:         {mlm_loss(logits, tiny_labels).item():.4f}")
+print(f"F.cross_entropy:  {F.cross_entropy(logits.view(-1, 4), tiny_labels.view(-1), ignore_index=-100).item():.4f}")
+assert abs(mlm_loss(logits, tiny_labels).item() - by_hand) < 1e-6
+
+# %% [markdown]
+# Positions 0 and 2 carry confident predictions, but they are not masked, so they add nothing.
+#
+# **A batch with nothing masked.** With short sequences and $p = 0.15$ it happens. Then
+# $\sum_i m_i = 0$ and the mean is $0/0$: torch's cross entropy returns NaN, and one NaN
+# gradient ruins every weight. `mlm_loss` returns a zero that is still part of the graph, so
+# `backward()` works and the step learns nothing from that batch.
+
+# %%
+nothing = torch.full((1, 4), -100)
+print("F.cross_entropy:", F.cross_entropy(logits.view(-1, 4), nothing.view(-1)).item())
+z = logits.clone().requires_grad_()
+loss = mlm_loss(z, nothing)
+loss.backward()
+print("mlm_loss:", loss.item(), "  gradient all zero:", bool((z.grad == 0).all()))
+
+# %% [markdown]
+# This is `llm_from_scratch.mlm`: `mask_tokens` and `mlm_loss` are the functions used above. On random
+# logits and masks drawn by `mask_tokens`, `mlm_loss` equals torch's cross entropy, value and gradient:
+
+# %%
+batch = torch.stack([many[i * 64:(i + 1) * 64] for i in range(16)])
+_, labels = mask_tokens(batch, **MASK_ARGS, generator=torch.Generator().manual_seed(2))
+z = torch.randn(16, 64, len(itos), requires_grad=True)
+ours, = torch.autograd.grad(loss_ours := mlm_loss(z, labels), z)
+ref, = torch.autograd.grad(loss_ref := F.cross_entropy(z.view(-1, len(itos)), labels.view(-1), ignore_index=-100), z)
+torch.testing.assert_close(loss_ours, loss_ref)
+torch.testing.assert_close(ours, ref)
+print("mlm_loss == F.cross_entropy(ignore_index=-100), and so are the gradients:", True)
+
+# %% [markdown]
+# ## A tiny BERT learns to fill in blanks
+#
+# The encoder is `llm_from_scratch.bert.BertForMaskedLM` (its layers are chapter 03's attention;
+# chapter 08 fine-tunes it): token, position and segment embeddings, post-LayerNorm Transformer blocks
+# without a causal mask, and an output layer tied to the word embeddings that gives logits of shape
+# $(B, T, V)$. Each training step cuts random windows from the text, wraps them in `[CLS] … [SEP]`,
+# draws a fresh mask and takes one AdamW step on $\mathcal{L}_{\text{MLM}}$.
+#
+# Two reference levels help read the loss. A model that knows nothing predicts uniformly:
+# $\log V$. A model that ignores the context and predicts each word by its frequency reaches the
+# **unigram entropy** $H = -\sum_w p(w)\log p(w)$. Getting below $H$ means using the context.
+
+# %%
+from llm_from_scratch.bert import BertConfig, BertForMaskedLM
+from llm_from_scratch.device import select_device
+
+device = select_device()
+SEQ_LEN = 32 if SMOKE else 128
+BATCH = 32 if SMOKE else 64
+STEPS = 100 if SMOKE else 3000
+config = BertConfig(vocab_size=len(itos), hidden_size=64 if SMOKE else 256,
+                    num_hidden_layers=2 if SMOKE else 4, num_attention_heads=2 if SMOKE else 4,
+                    intermediate_size=256 if SMOKE else 1024, max_position_embeddings=SEQ_LEN,
+                    hidden_dropout_prob=0.0 if SMOKE else 0.1, attention_probs_dropout_prob=0.0 if SMOKE else 0.1)
+seed_everything(0)
+model = BertForMaskedLM(config).to(device)
+print(config)
+print(f"{model.num_parameters():,} parameters")
+
+counts = torch.bincount(stream, minlength=len(itos)).float()
+counts[:len(SPECIALS)] = 0  # specials are never targets
+p = counts[counts > 0] / counts.sum()
+unigram_entropy = -(p * p.log()).sum().item()
+print(f"log V = {math.log(len(itos)):.3f}   unigram entropy H = {unigram_entropy:.3f}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from tqdm.auto import tqdm
+
+
+def random_windows(generator: torch.Generator) -> torch.Tensor:
+    """BATCH windows of the text, each [CLS] + SEQ_LEN - 2 words + [SEP]: (BATCH, SEQ_LEN)."""
+    starts = torch.randint(0, len(stream) - SEQ_LEN, (BATCH,), generator=generator)
+    body = torch.stack([stream[s:s + SEQ_LEN - 2] for s in starts.tolist()])
+    return torch.cat([torch.full((BATCH, 1), CLS), body, torch.full((BATCH, 1), SEP)], dim=1)
+
+
+optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3 if SMOKE else 1e-3, weight_decay=0.01)
+data_gen = torch.Generator().manual_seed(0)
+losses = []
+model.train()
+for step in tqdm(range(STEPS), desc="MLM training"):
+    inputs, labels = mask_tokens(random_windows(data_gen), **MASK_ARGS, generator=data_gen)
+    logits = model(inputs.to(device))
+    loss = mlm_loss(logits, labels.to(device))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    losses.append(loss.item())
+
+first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+print(f"masked-token loss: first 10 steps {first:.3f}, last 10 steps {last:.3f}")
+assert last < first, "the masked-token loss did not fall"
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(losses, label="masked-token loss (per batch)")
+ax.axhline(math.log(len(itos)), color="gray", ls="--", label="log V: uniform guess")
+ax.axhline(unigram_entropy, color="red", ls=":", label="H: word frequencies only")
+ax.set_xlabel("step")
+ax.set_ylabel("L_MLM (nats)")
+ax.set_title("The loss drops to the unigram line first; going below it means using context")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Under the CI setting the model only has time to learn word frequencies (the red line); with the
+# full setting on a GPU it goes well below, and its guesses start to depend on the context.
+# Ask it to fill a blank in the sentence we masked at the start:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+model.eval()
+query = torch.tensor([[CLS] + encode("To be, or not to") + [MASK] + encode(", that is the question") + [SEP]])
+with torch.no_grad():
+    probs = model(query.to(device))[0, (query[0] == MASK).nonzero().item()].softmax(-1)
+top = probs.topk(5)
+print("to be, or not to [MASK], that is the question")
+for p_word, i in zip(top.values.tolist(), top.indices.tolist()):
+    print(f"  {itos[i]:>8s}  {p_word:.3f}")
+
+# %% [markdown]
+# ## What to try
+#
+# 1. **Only `[MASK]`, never random or unchanged.** `mask_tokens` takes the split from
+#    `llm_from_scratch.mlm.MASK_FRACTION` and `RANDOM_FRACTION`; set them to 1.0 and 0.0, train, and
+#    measure the loss at *unmasked* positions (label every position): does the model still predict
+#    the words it can see?
+# 2. **Mask more.** Wettig et al. (2023), "Should You Mask 15% in Masked Language Modeling?", find
+#    that 40% works as well or better for large models. Train with `mlm_probability=0.4` for the same
+#    number of steps and compare the curves (at equal steps, a higher rate gives more targets per batch
+#    but less context per target).
+# 3. **Whole words, or spans.** With subword tokenizers BERT later masked all pieces of a word together,
+#    and SpanBERT masks contiguous spans. Write a selection that masks runs of 3 tokens at a time and
+#    see how much harder the task gets (the loss at equal steps).

@@ -1,0 +1,297 @@
+"""The training loop against independent references: a hand-written torch loop, the large batch that
+accumulation must equal, brute-force evaluation, the schedule's formula, and the failure paths."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llm_from_scratch.device import Precision, select_precision
+from llm_from_scratch.gpt import GPT, GPTConfig
+from llm_from_scratch.train import (TrainConfig, TrainingDiverged, eval_batches, evaluate_lm, flops_per_token,
+                                    lm_batches, mfu, shuffled_batches, train)
+
+CFG = GPTConfig(vocab_size=24, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _model(seed=0, config=CFG):
+    torch.manual_seed(seed)
+    return GPT(config)
+
+
+def _data(n=2000, seed=0):
+    return torch.randint(0, CFG.vocab_size, (n,), generator=torch.Generator().manual_seed(seed))
+
+
+def _quiet(**kw):
+    base = dict(max_steps=6, batch_size=4, warmup_steps=2, lr=3e-3, eval_every=100, progress=False, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+# ------------------------------------------------------------------------------ the step itself
+
+
+def test_matches_a_hand_written_torch_loop():
+    """Warmup+cosine, AdamW with decay on matrices only, clipping: the same weights as a plain loop."""
+    data = _data()
+    batches = lm_batches(data, CFG.block_size, 4, seed=1)
+    config = _quiet(max_steps=5, grad_clip=0.05, weight_decay=0.1, min_lr=3e-4)
+    ours = _model()
+    train(ours, batches, config=config)
+
+    ref = _model()
+    decay = [p for p in ref.parameters() if p.dim() >= 2]
+    rest = [p for p in ref.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                            lr=1.0, betas=(0.9, 0.95), eps=1e-8, foreach=False)
+    for step in range(5):
+        # the schedule by its formula: linear warmup over 2 steps, then a half cosine from 3e-3 to 3e-4 at step 5
+        lr = 3e-3 * (step + 1) / 2 if step < 2 else 3e-4 + 0.5 * (3e-3 - 3e-4) * (1 + math.cos(math.pi * (step - 2) / 3))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = batches(step)
+        logits = ref(x)[0]
+        loss = F.cross_entropy(logits.reshape(-1, CFG.vocab_size), y.reshape(-1))
+        loss.backward()
+        norm = torch.sqrt(sum((p.grad ** 2).sum() for p in ref.parameters()))
+        assert norm > 0.05  # clipping is active in this test
+        for p in ref.parameters():
+            p.grad *= 0.05 / (norm + 1e-6)
+        opt.step()
+        opt.zero_grad()
+    for (name, a), b in zip(ours.state_dict().items(), ref.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_gradient_accumulation_equals_the_large_batch():
+    """2 micro-batches of 4 (accumulated) == 1 batch of 8 made of the same 8 windows."""
+    data = _data()
+    small = lm_batches(data, CFG.block_size, 4, seed=2)
+
+    def large(i):  # step i of the large-batch run = micro-batches 2i and 2i+1 of the accumulated run
+        (x0, y0), (x1, y1) = small(2 * i), small(2 * i + 1)
+        return torch.cat([x0, x1]), torch.cat([y0, y1])
+
+    # No biases here: the key projection's bias has an exactly-zero gradient (softmax ignores a shift
+    # shared by all keys), so its computed gradient is pure round-off, which Adam's g/√v blows up
+    # to a sizeable step; any change in summation order (as accumulation makes) then shows.
+    config = GPTConfig(**{**CFG.to_dict(), "bias": False})
+    accumulated, big = _model(config=config), _model(config=config)
+    train(accumulated, small, config=_quiet(batch_size=4, grad_accum=2))
+    train(big, large, config=_quiet(batch_size=8, grad_accum=1))
+    for (name, a), b in zip(accumulated.state_dict().items(), big.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    # and it is not trivially equal: 4 of the 8 windows alone give other weights
+    alone = _model(config=config)
+    train(alone, small, config=_quiet(batch_size=4, grad_accum=1))
+    assert not torch.allclose(alone.transformer.wte.weight, big.transformer.wte.weight, atol=1e-6)
+
+
+def test_training_lowers_the_loss_and_writes_history_and_plot(tmp_path):
+    text = "abcde" * 500  # each letter determines the next: learnable in a few dozen steps
+    data = torch.tensor([ord(c) - 97 for c in text])
+    model = _model()
+    result = train(model, lm_batches(data, CFG.block_size, 8, seed=0),
+                   config=_quiet(max_steps=40, eval_every=20, lr=1e-2, eval_at_start=True),
+                   val_batches=eval_batches(data[:200], CFG.block_size, 8), out_dir=tmp_path)
+    records = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 20, 40]
+    for key in ("step", "train_loss", "val_loss", "lr", "tokens_per_s", "val_perplexity", "val_accuracy"):
+        assert key in records[-1]
+    assert records[0]["val_loss"] == pytest.approx(math.log(CFG.vocab_size), abs=0.3)  # untrained: about uniform
+    assert records[-1]["val_loss"] < 0.6 < records[0]["val_loss"]  # the pattern is learned
+    assert records[-1]["tokens_per_s"] > 0 and records[-1]["tokens_seen"] == 40 * 8 * CFG.block_size
+    assert records[-1]["val_perplexity"] == pytest.approx(math.exp(records[-1]["val_loss"]))
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert result.step == 40 and result.history == records
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def test_evaluate_lm_matches_brute_force():
+    model = _model(3)
+    data = _data(300, seed=4)
+    batches = eval_batches(data, CFG.block_size, 5)
+    got = evaluate_lm(model, batches)
+    nll, correct, n = 0.0, 0, 0
+    model.eval()
+    with torch.no_grad():
+        for x, y in batches:
+            for b in range(x.size(0)):
+                logits = model(x[b:b + 1])[0][0]
+                for t in range(x.size(1)):
+                    if y[b, t] == -100:
+                        continue
+                    logp = logits[t] - torch.logsumexp(logits[t], dim=0)
+                    nll -= logp[y[b, t]].item()
+                    correct += int(logits[t].argmax() == y[b, t])
+                    n += 1
+    assert n == got["tokens"] == len(data) - 1  # every token after the first is scored once
+    assert got["loss"] == pytest.approx(nll / n, rel=1e-6)
+    assert got["perplexity"] == pytest.approx(math.exp(nll / n), rel=1e-6)
+    assert got["accuracy"] == pytest.approx(correct / n)
+
+
+# ------------------------------------------------------------------------------ batches by index
+
+
+def test_lm_batches_are_windows_of_the_stream_and_pure_functions_of_the_index():
+    data = torch.arange(100)
+    batches = lm_batches(data, 10, 3, seed=5)
+    x, y = batches(7)
+    assert x.shape == y.shape == (3, 10)
+    assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y[:, -1], x[:, -1] + 1)  # y is x shifted
+    assert torch.equal(x[:, 1:] - x[:, :-1], torch.ones(3, 9, dtype=torch.long))  # contiguous windows
+    batches(3)
+    assert torch.equal(batches(7)[0], x)  # no hidden state: index 7 is index 7
+    assert not torch.equal(batches(8)[0], x)
+
+
+def test_shuffled_batches_cover_each_epoch_once():
+    batches = shuffled_batches(10, 3, collate=lambda ids: ids, seed=1)
+    assert batches.batches_per_epoch == 3
+    epoch0 = sum((batches(i) for i in range(3)), [])
+    epoch1 = sum((batches(i) for i in range(3, 6)), [])
+    assert len(set(epoch0)) == 9 and len(set(epoch1)) == 9  # no repeats within an epoch
+    assert epoch0 != epoch1  # reshuffled
+    assert batches(4) == shuffled_batches(10, 3, collate=lambda ids: ids, seed=1)(4)
+
+
+# ------------------------------------------------------------------------------ precision
+
+
+@pytest.mark.parametrize("capability, expected, scaler", [((7, 5), "fp16", True), ((8, 0), "bf16", False),
+                                                          ((9, 0), "bf16", False)])
+def test_precision_by_compute_capability(monkeypatch, capability, expected, scaler):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert select_precision(torch.device("cuda")) == expected
+    assert Precision(expected).needs_grad_scaler is scaler
+
+
+def test_precision_on_cpu_is_fp32_unless_asked():
+    assert select_precision(torch.device("cpu")) == "fp32"
+    assert select_precision(torch.device("cpu"), "bf16") == "bf16"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_paths_run_and_learn_on_cpu(precision):
+    """bf16 autocast, and fp16 autocast with a GradScaler, on the CPU: records say so, loss goes down."""
+    text = "abcde" * 200
+    data = torch.tensor([ord(c) - 97 for c in text])
+    model = _model()
+    result = train(model, lm_batches(data, CFG.block_size, 8), config=_quiet(max_steps=30, eval_every=30, lr=1e-2,
+                   precision=precision), val_batches=eval_batches(data[:100], CFG.block_size, 8))
+    assert result.last["precision"] == precision
+    assert result.last["val_loss"] < 1.0 < math.log(CFG.vocab_size)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # master weights stay fp32
+
+
+def test_grad_scaler_is_used_for_fp16(monkeypatch):
+    made = []
+    real = torch.amp.GradScaler
+
+    class Spy(real):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(torch.amp, "GradScaler", Spy)
+    train(_model(), lm_batches(_data(), CFG.block_size, 4), config=_quiet(max_steps=2, precision="fp16"))
+    train(_model(), lm_batches(_data(), CFG.block_size, 4), config=_quiet(max_steps=2, precision="bf16"))
+    assert len(made) == 1 and made[0].get_scale() > 0
+
+
+# ------------------------------------------------------------------------------ failure paths
+
+
+def test_nan_loss_stops_naming_the_step_and_last_good_checkpoint(tmp_path):
+    data = _data()
+    good = lm_batches(data, CFG.block_size, 4)
+
+    def loss_fn(model, batch):  # a generic loss_fn: here it turns infinite from micro-batch 7 on
+        x, y, poison = batch
+        return model(x, targets=y)[1] * poison
+
+    def batches(i):
+        x, y = good(i)
+        return x, y, torch.tensor(float("inf") if i >= 7 else 1.0)
+
+    model = _model()
+    with pytest.raises(TrainingDiverged) as info:
+        train(model, batches, loss_fn=loss_fn, config=_quiet(max_steps=20, eval_every=5), out_dir=tmp_path)
+    message = str(info.value)
+    assert "at step 8" in message and f"{tmp_path} (step 5)" in message and "inf" in message
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # stopped before the update
+    from llm_from_scratch.checkpoint import load_config
+
+    assert load_config(tmp_path)["step"] == 5
+
+
+def test_nan_without_checkpoint_says_so():
+    def loss_fn(model, batch):
+        return model(batch[0], targets=batch[1])[1] * float("nan")
+
+    with pytest.raises(TrainingDiverged, match="at step 1.*no checkpoint was saved yet"):
+        train(_model(), lm_batches(_data(), CFG.block_size, 4), loss_fn=loss_fn, config=_quiet())
+
+
+def test_bad_config_values_are_clear_errors():
+    with pytest.raises(ValueError, match="grad_accum must be a positive integer"):
+        TrainConfig(grad_accum=0)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(warmup_steps=-1)
+    with pytest.raises(ValueError, match="shorter|needs"):
+        lm_batches(torch.arange(5), 10, 2)
+
+
+def test_compile_failure_falls_back_to_eager(monkeypatch):
+    """A compile error, at wrap time or lazily at the first call, warns and trains eager."""
+    def broken_at_wrap(model, *a, **k):
+        raise RuntimeError("no compiler here")
+
+    class LazyBroken(torch.nn.Module):
+        def __init__(self, model, *a, **k):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, *a, **k):
+            raise RuntimeError("inductor backend failed")
+
+    reference = _model()
+    train(reference, lm_batches(_data(), CFG.block_size, 4), config=_quiet(max_steps=3))
+    for fake in (broken_at_wrap, LazyBroken):
+        monkeypatch.setattr(torch, "compile", fake)
+        model = _model()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train(model, lm_batches(_data(), CFG.block_size, 4), config=_quiet(max_steps=3, compile=True))
+        assert any("torch.compile failed" in str(w.message) for w in caught)
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+
+
+# ------------------------------------------------------------------------------ MFU
+
+
+def test_flops_per_token_and_mfu_for_gpt2_small():
+    model = GPT(GPTConfig(vocab_size=50304))  # GPT-2 small with nanoGPT's padded vocabulary
+    n = model.num_parameters(non_embedding=True)
+    assert n == 50304 * 768 + 12 * (12 * 768 ** 2 + 13 * 768) + 2 * 768  # 123.6M, by the formula
+    fpt = flops_per_token(n, n_layer=12, n_head=12, head_dim=64, seq_len=1024)
+    assert fpt == 6 * n + 12 * 12 * 12 * 64 * 1024
+    # 400k tokens/s on an H100 -> 400e3 * fpt / 989e12
+    assert mfu(400e3, fpt) == pytest.approx(400e3 * fpt / 989e12)
+    assert 0.34 < mfu(400e3, fpt) < 0.36
