@@ -665,12 +665,13 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
                 step_loss /= info.world_size
             loss_value = step_loss.item()
             if not math.isfinite(loss_value):
-                where = (f"the last good checkpoint is {last_good}" if last_good else
-                         "no checkpoint was saved yet" + ("" if out_dir else " (no out_dir was given)"))
+                if last_good:
+                    where = f"The last good checkpoint is {last_good}: resume from it"
+                else:
+                    where = "No checkpoint was saved yet" + ("" if out_dir else " (no out_dir was given)")
                 raise TrainingDiverged(
-                    f"the training loss became {loss_value} at step {step + 1}; stopping before the update. "
-                    f"{where[0].upper() + where[1:]}. Try a lower learning rate, a longer warmup or gradient "
-                    "clipping, and resume from that checkpoint.")
+                    f"the training loss became {loss_value} at step {step + 1}; stopped before the update. "
+                    f"{where}. Try a lower learning rate, a longer warmup or gradient clipping.")
             if config.grad_clip:
                 if scaler is not None:
                     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones

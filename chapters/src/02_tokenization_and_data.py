@@ -193,8 +193,8 @@ print(list(words))
 
 # %% [markdown]
 # Read the table: `e s` and `es t` come first because "newest" and "widest" together occur nine times;
-# `Ġ` glues to the letter after it, so ` newest` and `newest` would be different tokens. After ten
-# merges every word but ` lower` is one token.
+# `Ġ` glues to the letter after it, so ` low` (`Ġlow`) and `low` are different tokens. After ten
+# merges ` low` and ` newest` are single tokens, while ` lower` and ` widest` are still in pieces.
 #
 # This is `llm_from_scratch.tokenizer.BPETokenizer.train`. It computes the same thing without
 # recounting: it keeps the pair counts, updates only the words that contain the merged pair, and finds
@@ -283,6 +283,15 @@ for name, text in (("Hamlet", line), ("modern", modern)):
 print([tok.decode([i]) for i in tok.encode(line)])
 
 # %% [markdown]
+# Look at `,--`, `t`, `hat`: a word is tokenized *with* what precedes it. `" that"` (after a space) is a
+# single token, but here "that" follows `--` without a space, is a different pre-token, and splits into
+# two pieces. Models learn that both spellings mean the same word; the tokenizer does not know it.
+
+# %%
+print({text: [tok.id_to_token(i) for i in tok.encode(text)] for text in (" that", "that", "That", " THAT")})
+assert len(tok.encode(" that")) == 1 and len(tok.encode("that")) > 1
+
+# %% [markdown]
 # `save` writes GPT-2's two files: `vocab.json` (token → id) and `merges.txt` (one merge per line, by
 # rank, after a `#version: 0.2` header). Any GPT-2-compatible tool can read them, and `load` reads them
 # back, GPT-2's own files included.
@@ -327,9 +336,11 @@ assert fast.merges == tok.merges
 # %% [markdown]
 # ## 6. Tokens per work
 #
-# The **compression** of a tokenizer is characters per token. It is higher on the text it was trained on
-# and drops on unseen text, a first taste of over-fitting. The poems, the least like the plays, compress
-# worst.
+# The **compression** of a tokenizer is characters per token: the more text a token covers, the more
+# text fits in a model's window. Compare the rows: the tokenizer never saw the validation and test plays,
+# and the poems are a different form altogether, yet all compress about as well as the training plays.
+# Shakespeare's words are shared across his works, so merges learned on some plays carry over (how far
+# that holds as the vocabulary grows is the first experiment in *What to try*).
 
 # %%
 token_counts = {w.id: len(tok.encode(w.text)) for w in works}
@@ -350,7 +361,7 @@ ax.set_ylabel("BPE tokens")
 for genre, color in genre_colors.items():
     ax.bar([], [], color=color, label=genre)
 ax.legend()
-ax.set_title("Tokens per work: the histories and tragedies are the longest; the sonnets and short poems are tiny")
+ax.set_title("Tokens per work, by genre: histories and tragedies run longest, the poems are short")
 plt.tight_layout()
 plt.show()
 per_genre = Counter()
@@ -394,7 +405,8 @@ print("x", tuple(x.shape), "y", tuple(y.shape))
 print("x[0]:", [tok.decode([i]) for i in x[0].tolist()])
 print("y[0]:", [tok.decode([i]) for i in y[0].tolist()])
 assert torch.equal(y[:, :-1], x[:, 1:])  # y is x shifted left by one ...
-start = next(s for s in range(len(streams["train"]) - 8) if torch.equal(streams["train"][s : s + 8], x[0]))
+all_windows = streams["train"].unfold(0, 8, 1)  # (N - 7, 8): every window of 8, one per offset (a view)
+start = int((all_windows == x[0]).all(dim=1).nonzero()[0])  # where x[0] was cut from
 assert torch.equal(y[0], streams["train"][start + 1 : start + 9])  # ... plus the token after the window
 
 # %%
