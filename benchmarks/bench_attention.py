@@ -24,19 +24,23 @@ import torch.nn as nn
 from llm_from_scratch.attention import MultiHeadAttention, causal_mask
 
 
-def _time(fn, device: torch.device, repeats: int, warmup: int = 3) -> float:
+def _time_interleaved(fns: dict, device: torch.device, repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds of each fn. The variants take turns (A, B, C, A, B, C, ...) so that a change
+    in the machine's load during the run hits all of them alike."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -83,11 +87,11 @@ def _bench(causal: bool, args, device: torch.device) -> dict[str, float]:
             forward().sum().backward()
         return run
 
-    results = {
-        "ours/fast": _time(step(lambda: ours(x)), device, args.repeats),
-        "ours/explicit": _time(step(lambda: ours(x, need_weights=True)), device, args.repeats),
-        "torch": _time(step(reference), device, args.repeats),
-    }
+    results = _time_interleaved({
+        "ours/fast": step(lambda: ours(x)),
+        "ours/explicit": step(lambda: ours(x, need_weights=True)),
+        "torch": step(reference),
+    }, device, args.repeats)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"\n{kind} self-attention fwd+bwd, B={args.batch} T={args.seq} d={args.d_model} H={args.heads}, "
           f"torch {torch.__version__}, {device.type} ({name})")

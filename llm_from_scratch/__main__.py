@@ -299,8 +299,27 @@ def cmd_presets(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
+# finetune (the parser and the body live in llm_from_scratch.finetune)
 
-COMMANDS = [add_pretrain, add_sample, add_eval, add_demo, add_presets]
+
+def add_finetune(sub) -> None:
+    from llm_from_scratch.finetune import add_finetune_parser
+
+    add_finetune_parser(sub).set_defaults(func=cmd_finetune)
+
+
+def cmd_finetune(args) -> int:
+    from llm_from_scratch.finetune import main_finetune
+
+    try:
+        return main_finetune(args)
+    except ValueError as e:  # bad settings for the task or the checkpoint: one line, exit code 2
+        raise UsageError(str(e)) from None
+
+
+# ----------------------------------------------------------------------------------------------
+
+COMMANDS = [add_pretrain, add_sample, add_eval, add_demo, add_presets, add_finetune]
 
 
 def build_parser() -> argparse.ArgumentParser:

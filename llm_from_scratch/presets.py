@@ -139,8 +139,9 @@ def tokenizer_info(tokenizer) -> dict:
     return {"type": kind, "vocab_size": tokenizer.vocab_size, "vocab_sha256": digest}
 
 
-def _texts(source: dict, progress: bool) -> tuple[list[str], list[str]]:
-    """(train texts, validation texts) of a data source."""
+def _texts(source: dict, progress: bool, everything: bool = False):
+    """(train texts, validation texts) of a data source; with ``everything``, also all its texts
+    (for a character vocabulary that covers the test plays and poems too)."""
     if source["kind"] == "text":
         from pathlib import Path
 
@@ -151,11 +152,13 @@ def _texts(source: dict, progress: bool) -> tuple[list[str], list[str]]:
         cut = int(len(text) * 0.9)
         if cut < 2 or len(text) - cut < 2:
             raise ValueError(f"--text {path} is too short to split into training and validation text")
-        return [text[:cut]], [text[cut:]]
+        return ([text[:cut]], [text[cut:]], [text]) if everything else ([text[:cut]], [text[cut:]])
     from llm_from_scratch.data import load_shakespeare, split_works
 
-    splits = split_works(load_shakespeare(progress=progress))
-    return [w.text for w in splits["train"]], [w.text for w in splits["validation"]]
+    works = load_shakespeare(progress=progress)
+    splits = split_works(works)
+    train, val = [w.text for w in splits["train"]], [w.text for w in splits["validation"]]
+    return (train, val, [w.text for w in works]) if everything else (train, val)
 
 
 def encode_texts(tokenizer, texts: list[str]) -> "torch.Tensor":
@@ -182,19 +185,20 @@ def encode_texts(tokenizer, texts: list[str]) -> "torch.Tensor":
 def prepare_data(preset: Preset, text_file: str | None = None, progress: bool = True,
                  tokenizer=None) -> PresetData:
     """Load the preset's text (Shakespeare split by work, or ``text_file``), build its tokenizer
-    (characters: fitted on all the text; BPE: trained on the training text with HF ``tokenizers``,
+    (characters: fitted on all the text, so any line of the corpus can be a prompt; BPE: trained on the training text with HF ``tokenizers``,
     the fast path), and encode both splits. ``tokenizer``: use this one instead (e.g. a resumed run's)."""
     from pathlib import Path
 
     from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer
 
     source = {"kind": "text", "path": str(Path(text_file).resolve())} if text_file else {"kind": "shakespeare"}
-    train_texts, val_texts = _texts(source, progress)
+    train_texts, val_texts, all_texts = _texts(source, progress, everything=True)
     if tokenizer is None:
         if preset.tokenizer == "char":
-            # All the text, validation included: a character never seen in training is still a
-            # valid input (its embedding just stays untrained), and nothing about the text leaks.
-            tokenizer = CharTokenizer.fit("".join(train_texts + val_texts))
+            # The characters of all the text, held-out plays included: a character never seen in
+            # training is still a valid input (its embedding just stays untrained), and a set of
+            # characters says nothing about the text.
+            tokenizer = CharTokenizer.fit("".join(all_texts))
         elif preset.tokenizer == "bpe":
             tokenizer = BPETokenizer.train_fast(train_texts, preset.bpe_vocab_size)
         else:

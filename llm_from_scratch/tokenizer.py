@@ -186,6 +186,7 @@ class BPETokenizer:
         self.pattern = regex.compile(GPT2_SPLIT_PATTERN)
         self._special_set = set(self.special_tokens)
         self._cache: dict[str, tuple[int, ...]] = {}
+        self._special_splitters: dict[tuple[str, ...], regex.Pattern] = {}
 
     def _check_vocab_and_merges(self) -> None:
         missing = [c for c in self.byte_encoder.values() if c not in self.vocab]
@@ -287,8 +288,11 @@ class BPETokenizer:
         specials = self._allowed_specials(allowed_special)
         if not specials:
             return self._encode_ordinary(text)
-        # longest first, so that a special token that contains another wins
-        split = regex.compile("(" + "|".join(regex.escape(s) for s in sorted(specials, key=len, reverse=True)) + ")")
+        key = tuple(specials)
+        split = self._special_splitters.get(key)
+        if split is None:  # longest first, so that a special token that contains another wins
+            split = regex.compile("(" + "|".join(regex.escape(s) for s in sorted(specials, key=len, reverse=True)) + ")")
+            self._special_splitters[key] = split
         ids: list[int] = []
         for i, chunk in enumerate(split.split(text)):
             if i % 2:  # odd chunks are the separators, i.e. the special tokens

@@ -475,7 +475,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _save(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfig, run_info: dict,
-          tokenizer, step: int, next_index: int, tokens_seen: int, device: torch.device, info: DistInfo) -> None:
+          tokenizer, step: int, next_index: int, tokens_seen: int, elapsed_s: float, device: torch.device,
+          info: DistInfo) -> None:
     """Write the checkpoint (rank 0 writes; with FSDP every rank helps gather the full state)."""
     rng = _rng_state(device)
     if info.enabled:  # every rank's RNG (dropout masks differ per rank), gathered on rank 0
@@ -494,7 +495,8 @@ def _save(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfi
         ckpt.save_checkpoint(
             out_dir, weights=weights, tokenizer=tokenizer,
             config={**run_info, "train": config.to_dict(), "step": step},
-            state={"step": step, "next_batch_index": next_index, "tokens_seen": tokens_seen, "optimizer": optim_state,
+            state={"step": step, "next_batch_index": next_index, "tokens_seen": tokens_seen, "elapsed_s": elapsed_s,
+                   "optimizer": optim_state,
                    "scaler": scaler.state_dict() if scaler is not None else None,
                    "rng": all_rng, "world_size": info.world_size})
     if info.enabled:
@@ -502,7 +504,7 @@ def _save(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfi
 
 
 def _load(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfig, run_info: dict,
-          device: torch.device, info: DistInfo) -> tuple[int, int, int]:
+          device: torch.device, info: DistInfo) -> tuple[int, int, int, float]:
     saved = ckpt.load_config(out_dir)
     ckpt.check_compatible(out_dir, saved, model=run_info.get("model"), tokenizer=run_info.get("tokenizer"))
     state = ckpt.load_state(out_dir)
@@ -525,7 +527,8 @@ def _load(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfi
     else:  # resumed on another number of processes: the data is exact, dropout masks are not
         _set_rng_state(rngs[0], device)
         torch.manual_seed(config.seed + 7919 * state["step"] + info.rank)
-    return int(state["step"]), int(state["next_batch_index"]), int(state.get("tokens_seen", 0))
+    return (int(state["step"]), int(state["next_batch_index"]), int(state.get("tokens_seen", 0)),
+            float(state.get("elapsed_s", 0.0)))
 
 
 def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: TrainConfig,
@@ -553,7 +556,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     seed_everything(config.seed + info.rank)  # dropout masks differ per rank, reproducibly
 
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")  # TF32: fp32 matmuls on tensor cores, 10-bit mantissa
         torch.backends.cudnn.allow_tf32 = True
     model.to(device)
     model.train()
@@ -582,13 +585,14 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     scaler = torch.amp.GradScaler(device.type) if Precision(precision).needs_grad_scaler else None
 
     per_step = config.grad_accum * info.world_size  # micro-batches per optimizer step, all ranks
-    step, next_index, tokens_seen = 0, 0, 0
+    step, next_index, tokens_seen, elapsed_before = 0, 0, 0, 0.0
     history: list[dict] = []
     if out_dir is not None and resume:
         if not ckpt.has_checkpoint(out_dir):
             raise ckpt.CheckpointError(f"nothing to resume: {out_dir} holds no checkpoint "
                                        "(run without --resume to start a new run there)")
-        step, next_index, tokens_seen = _load(out_dir, model, optimizer, scaler, config, run_info, device, info)
+        step, next_index, tokens_seen, elapsed_before = _load(out_dir, model, optimizer, scaler, config, run_info,
+                                                              device, info)
         history = [r for r in read_history(out_dir) if r["step"] <= step]
     last_good = f"{out_dir} (step {step})" if out_dir is not None and resume else None
     if out_dir is not None and info.is_main:
@@ -624,6 +628,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     bar = tqdm(total=config.max_steps, initial=step, disable=not (config.progress and info.is_main),
                desc="train", dynamic_ncols=True)
     first_step = step
+    run_start = time.perf_counter()
     window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
     grad_norm = None
     try:
@@ -696,12 +701,13 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
             bar.update(1)
             if step % config.eval_every == 0 or step == config.max_steps:
                 tok_s = window_tokens / window_time if window_time > 0 else None
-                extra = {"grad_norm": grad_norm, "tokens_seen": tokens_seen, "precision": precision}
-                record(step, window_loss / window_steps, lr, tok_s, extra)
+                extra = {"grad_norm": grad_norm, "tokens_seen": tokens_seen, "precision": precision,
+                         "elapsed_s": elapsed_before + time.perf_counter() - run_start}
+                rec = record(step, window_loss / window_steps, lr, tok_s, extra)
                 window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
                 if out_dir is not None:
                     _save(out_dir, model, optimizer, scaler, config, run_info, tokenizer, step, next_index, tokens_seen,
-                          device, info)
+                          rec["elapsed_s"], device, info)
                     last_good = f"{out_dir} (step {step})"
                     if info.is_main:
                         plot_history(history, out_dir / "loss.png")

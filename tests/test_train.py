@@ -295,3 +295,74 @@ def test_flops_per_token_and_mfu_for_gpt2_small():
     # 400k tokens/s on an H100 -> 400e3 * fpt / 989e12
     assert mfu(400e3, fpt) == pytest.approx(400e3 * fpt / 989e12)
     assert 0.34 < mfu(400e3, fpt) < 0.36
+
+
+# ------------------------------------------------------------------------------ on a GPU (pytest -m gpu)
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _pattern_data():
+    return torch.tensor([ord(c) - 97 for c in "abcde" * 400])
+
+
+@pytest.mark.gpu
+@needs_cuda
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
+def test_cuda_training_in_each_precision(precision):
+    """bf16 autocast; fp16 autocast + GradScaler; fp32 with TF32: all learn, weights stay fp32 on the GPU."""
+    if precision == "bf16" and torch.cuda.get_device_capability() < (8, 0):
+        pytest.skip("bf16 needs compute capability >= 8.0")
+    data = _pattern_data()
+    model = _model()
+    result = train(model, lm_batches(data, CFG.block_size, 16), config=_quiet(max_steps=40, eval_every=40, lr=1e-2,
+                   device="cuda", precision=precision), val_batches=eval_batches(data[:200], CFG.block_size, 8))
+    assert result.last["precision"] == precision
+    assert result.last["val_loss"] < 0.5
+    assert all(p.device.type == "cuda" and p.dtype == torch.float32 for p in model.parameters())
+    assert torch.get_float32_matmul_precision() == "high"  # TF32 tensor cores for fp32 matmuls
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_default_precision_follows_the_capability():
+    data = _pattern_data()
+    result = train(_model(), lm_batches(data, CFG.block_size, 8), config=_quiet(max_steps=2, device="cuda"),
+                   val_batches=eval_batches(data[:100], CFG.block_size, 8))
+    expected = "bf16" if torch.cuda.get_device_capability() >= (8, 0) else "fp16"
+    assert result.last["precision"] == expected
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_compiled_training_matches_eager():
+    """torch.compile on the GPU: no fallback warning, and the same weights as eager (fp32, close)."""
+    data = _pattern_data()
+    eager, compiled = _model(), _model()
+    train(eager, lm_batches(data, CFG.block_size, 8), config=_quiet(max_steps=5, device="cuda", precision="fp32"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(compiled, lm_batches(data, CFG.block_size, 8),
+              config=_quiet(max_steps=5, device="cuda", precision="fp32", compile=True))
+    assert not [w for w in caught if "torch.compile failed" in str(w.message)]  # no fallback to eager
+    for (name, a), b in zip(eager.state_dict().items(), compiled.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4, msg=name)
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_resume_is_exact(tmp_path):
+    data = _pattern_data()
+
+    def run(out, steps, resume=False):
+        model = _model()
+        train(model, lm_batches(data, CFG.block_size, 8), out_dir=out, resume=resume,
+              config=_quiet(max_steps=steps, lr_decay_steps=8, eval_every=4, device="cuda"),
+              run_info={"model": CFG.to_dict()})
+        return model
+
+    straight = run(tmp_path / "a", 8)
+    run(tmp_path / "b", 4)
+    resumed = run(tmp_path / "b", 8, resume=True)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -407,11 +407,12 @@ model.eval()
 with torch.no_grad():
     predictions = model(x_test_d).argmax(dim=1).cpu()
 wrong = (predictions != y_test).nonzero().flatten()[:10]
-fig, axes = plt.subplots(1, max(len(wrong), 1), figsize=(10, 1.6), squeeze=False)
-for ax, i in zip(axes.flat, wrong):
+fig, axes = plt.subplots(1, 10, figsize=(10, 1.6))
+for ax in axes:
+    ax.axis("off")
+for ax, i in zip(axes, wrong):
     ax.imshow(x_test[i, 0], cmap="gray_r")
     ax.set_title(f"{int(predictions[i])} (true {int(y_test[i])})", fontsize=8)
-    ax.axis("off")
 fig.suptitle("Misread test digits: guess (truth); many are hard for a human too", fontsize=10)
 plt.tight_layout()
 plt.show()

@@ -1,0 +1,269 @@
+"""Heads, pooling with padding, freezing, methods, losses against torch, the fine-tuning loop and the CLI."""
+
+import copy
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llm_from_scratch import finetune as FT
+from llm_from_scratch.bert import BertConfig, BertModel
+from llm_from_scratch.gpt import GPT, GPTConfig
+from llm_from_scratch.lora import LoRALinear
+from llm_from_scratch.tasks import TAG_NAMES, TaggedExample, Task, TextExample
+from llm_from_scratch.tokenizer import CharTokenizer
+
+
+def tiny_gpt(seed=0, vocab=30, block=24, n_layer=2):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=vocab, block_size=block, n_layer=n_layer, n_head=2, n_embd=16, dropout=0.0))
+
+
+def tiny_bert(seed=0):
+    torch.manual_seed(seed)
+    return BertModel(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=32, max_position_embeddings=24, hidden_dropout_prob=0.0,
+                                attention_probs_dropout_prob=0.0))
+
+
+# ---------------------------------------------------------------------------- pooling and padding
+
+
+def test_last_token_pooling_ignores_right_padding():
+    gpt = tiny_gpt().eval()
+    clf = FT.SequenceClassifier(gpt, 3).eval()
+    a, b = torch.randint(1, 30, (5,)), torch.randint(1, 30, (8,))
+    ids, mask = FT.pad([a.tolist(), b.tolist()], pad_value=0)
+    batched, _ = clf(ids, mask)
+    # each text alone, no padding at all: the reference
+    alone = torch.cat([clf(a[None])[0], clf(b[None])[0]])
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+    # and it is the hidden state of the last real token, read from the backbone directly
+    h = gpt.forward_hidden(ids)
+    torch.testing.assert_close(FT.pool_hidden(h, mask, "last"), torch.stack([h[0, 4], h[1, 7]]))
+    # changing what sits in the pads changes nothing
+    ids2 = ids.clone()
+    ids2[0, 5:] = 7
+    torch.testing.assert_close(clf(ids2, mask)[0], batched, atol=1e-5, rtol=1e-5)
+
+
+def test_pooling_by_hand_and_errors():
+    h = torch.arange(2 * 3 * 2, dtype=torch.float).view(2, 3, 2)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert FT.pool_hidden(h, mask, "cls").tolist() == [[0, 1], [6, 7]]
+    assert FT.pool_hidden(h, mask, "last").tolist() == [[2, 3], [10, 11]]
+    assert FT.pool_hidden(h, mask, "mean").tolist() == [[1, 2], [8, 9]]
+    with pytest.raises(ValueError, match="right-padded"):
+        FT.pool_hidden(h, torch.tensor([[1, 0, 1], [1, 1, 1]]), "last")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        FT.pool_hidden(h, mask, "max")
+    with pytest.raises(ValueError, match="use 'last'"):
+        FT.SequenceClassifier(tiny_gpt(), 2, pooling="cls")
+
+
+def test_bert_cls_and_mean_pooling_with_padding():
+    bert = tiny_bert().eval()
+    a, b = torch.randint(1, 30, (4,)), torch.randint(1, 30, (7,))
+    ids, mask = FT.pad([a.tolist(), b.tolist()], pad_value=0)
+    for pooling in ("cls", "mean"):
+        clf = FT.SequenceClassifier(bert, 2, pooling=pooling).eval()
+        assert clf.pooling == pooling
+        torch.testing.assert_close(clf(ids, mask)[0], torch.cat([clf(a[None])[0], clf(b[None])[0]]),
+                                   atol=1e-5, rtol=1e-5)
+    assert FT.SequenceClassifier(bert, 2).pooling == "cls"
+
+
+# ---------------------------------------------------------------------------- losses of the heads
+
+
+def test_classifier_loss_is_cross_entropy():
+    clf = FT.SequenceClassifier(tiny_gpt(), 3)
+    ids = torch.randint(0, 30, (4, 6))
+    y = torch.tensor([0, 2, 1, 2])
+    logits, loss = clf(ids, labels=y)
+    assert logits.shape == (4, 3)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, y))
+    assert clf(ids)[1] is None
+
+
+def test_regressor_loss_and_scale():
+    reg = FT.SequenceRegressor(tiny_gpt(), target_mean=1600.0, target_std=5.0)
+    ids = torch.randint(0, 30, (3, 6))
+    pred, _ = reg(ids)
+    torch.testing.assert_close(pred, torch.full((3,), 1600.0))  # zero-initialised bias: starts at the mean
+    with torch.no_grad():
+        reg.head.weight.normal_()
+    y = torch.tensor([1590.0, 1600.0, 1612.0])
+    pred, loss = reg(ids, labels=y)
+    torch.testing.assert_close(loss, F.mse_loss((pred - 1600) / 5, (y - 1600) / 5), rtol=1e-4, atol=1e-4)
+
+
+def test_token_tagger_and_crf_tagger():
+    gpt = tiny_gpt()
+    ids = torch.randint(0, 30, (2, 10))
+    word_index = torch.tensor([[1, 3, 6, 9], [2, 4, 0, 0]])
+    word_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]).bool()
+    labels = torch.tensor([[0, 1, 2, 0], [3, 4, -100, -100]])
+    tagger = FT.TokenTagger(gpt, 5)
+    e, loss = tagger(ids, labels=labels, word_index=word_index, word_mask=word_mask)
+    assert e.shape == (2, 4, 5)
+    h = gpt.forward_hidden(ids)
+    torch.testing.assert_close(e[0, 2], tagger.head(h[0, 6]))  # word 2 of sentence 0 is token 6
+    torch.testing.assert_close(loss, F.cross_entropy(e.reshape(-1, 5), labels.reshape(-1), ignore_index=-100))
+    preds = tagger.predict(ids, word_index=word_index, word_mask=word_mask)
+    assert [len(p) for p in preds] == [4, 2]
+
+    crf_tagger = FT.CRFTagger(copy.deepcopy(gpt), TAG_NAMES)
+    e, loss = crf_tagger(ids, labels=labels, word_index=word_index, word_mask=word_mask)
+    ref = crf_tagger.crf.nll(e, labels, word_mask, reduction="mean")
+    torch.testing.assert_close(loss, ref)
+    paths = crf_tagger.predict(ids, word_index=word_index, word_mask=word_mask)
+    assert [len(p) for p in paths] == [4, 2]
+    from llm_from_scratch.crf import bio_violations
+    assert all(bio_violations(p, TAG_NAMES) == 0 for p in paths)
+
+
+# ---------------------------------------------------------------------------- freezing and methods
+
+
+def test_freeze_unfreeze_last_and_count():
+    gpt = tiny_gpt(n_layer=3)
+    total = sum(p.numel() for p in gpt.parameters())
+    assert FT.count_trainable_parameters(gpt) == total == gpt.num_parameters()
+    FT.freeze(gpt)
+    assert FT.count_trainable_parameters(gpt) == 0
+    FT.unfreeze_last(gpt, 1)
+    trainable = {n for n, p in gpt.named_parameters() if p.requires_grad}
+    assert trainable == {n for n, _ in gpt.named_parameters() if n.startswith(("transformer.h.2.", "transformer.ln_f."))}
+    block = sum(p.numel() for p in gpt.transformer.h[2].parameters())
+    ln_f = sum(p.numel() for p in gpt.transformer.ln_f.parameters())
+    assert FT.count_trainable_parameters(gpt) == block + ln_f
+    with pytest.raises(ValueError, match=r"n_layers must be an integer in \[0, 3\]"):
+        FT.unfreeze_last(gpt, 4)
+
+
+@pytest.mark.parametrize("method", FT.METHODS)
+def test_setup_method_trains_what_it_says(method):
+    clf = FT.setup_method(FT.SequenceClassifier(tiny_gpt(), 3), method, n_layers=1, lora_r=2)
+    head = {"head.weight", "head.bias"}
+    trainable = {n for n, p in clf.named_parameters() if p.requires_grad}
+    assert head <= trainable
+    if method == "full":
+        assert trainable == {n for n, _ in clf.named_parameters()}
+    elif method == "frozen":
+        assert trainable == head
+    elif method == "last-n":
+        assert trainable - head == {n for n, _ in clf.named_parameters()
+                                    if n.startswith(("backbone.transformer.h.1.", "backbone.transformer.ln_f."))}
+    else:
+        assert all(n.endswith(("lora_A", "lora_B")) for n in trainable - head)
+        assert sum(isinstance(m, LoRALinear) for m in clf.modules()) == 8
+    # one step of training changes exactly the trainable parameters
+    before = {n: p.detach().clone() for n, p in clf.named_parameters()}
+    opt = torch.optim.SGD([p for p in clf.parameters() if p.requires_grad], lr=0.5)
+    ids = torch.randint(0, 30, (4, 6))
+    if method == "lora":  # B = 0 at the start, so A gets no gradient in step 1: take two steps
+        for _ in range(2):
+            opt.zero_grad()
+            clf(ids, labels=torch.tensor([0, 1, 2, 0]))[1].backward()
+            opt.step()
+    else:
+        clf(ids, labels=torch.tensor([0, 1, 2, 0]))[1].backward()
+        opt.step()
+    changed = {n for n, p in clf.named_parameters() if not torch.equal(p, before[n])}
+    assert changed <= trainable
+    assert "head.weight" in changed
+
+
+def test_frozen_on_a_bare_lm_is_an_error():
+    with pytest.raises(ValueError, match="trains only a task head"):
+        FT.setup_method(tiny_gpt(), "frozen")
+    with pytest.raises(ValueError, match="method must be one of"):
+        FT.setup_method(tiny_gpt(), "half")
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def test_encode_words_positions():
+    tok = CharTokenizer.fit("abc ABC.")
+    ids, pos = FT.encode_words(tok, ["ab", "C", "."], max_len=20)
+    assert tok.decode(ids) == "ab C ."
+    assert pos == [1, 3, 5]  # the last character of each word
+    _, first = FT.encode_words(tok, ["ab", "C", "."], max_len=20, word_position="first")
+    assert first == [0, 2, 4]  # the first token of each word (the space before a word belongs to it)
+    ids, pos = FT.encode_words(tok, ["ab", "C", "."], max_len=4)
+    assert tok.decode(ids) == "ab C" and len(pos) == 2
+    # a character the tokenizer does not know is dropped, not fatal
+    assert tok.decode(FT.safe_encode(tok, "a?b")) == "ab"
+
+
+def test_encoded_examples_collate():
+    tok = CharTokenizer.fit("abcdefgh ")
+    ex = [TaggedExample(("ab", "c"), ("B-PER", "I-PER")), TaggedExample(("d",), ("O",))]
+    data = FT.encode_examples(ex, tok, "tagging", max_len=16, label_names=TAG_NAMES)
+    batch = data.collate([0, 1])
+    assert batch["input_ids"].shape == (2, 4)
+    assert batch["word_index"].tolist() == [[1, 3], [0, 0]]
+    assert batch["labels"].tolist() == [[1, 2], [0, -100]]
+    assert batch["word_mask"].tolist() == [[True, True], [True, False]]
+    with pytest.raises(ValueError, match="not in label_names"):
+        FT.encode_examples([TaggedExample(("a",), ("B-ORG",))], tok, "tagging", 16, TAG_NAMES)
+
+
+# ---------------------------------------------------------------------------- the loop on a toy task
+
+
+def _toy_task():
+    """Texts of a's (class 0) or b's (class 1): any working head learns it in a few steps."""
+    import random
+
+    rng = random.Random(0)
+
+    def ex(n):
+        out = []
+        for _ in range(n):
+            y = rng.randint(0, 1)
+            out.append(TextExample(("a" if y == 0 else "b") * rng.randint(3, 10), y))
+        return out
+
+    return Task("toy", "classification", ex(64), ex(8), ex(32), ("a", "b"))
+
+
+def test_finetune_task_learns_a_toy_task():
+    task = _toy_task()
+    tok = CharTokenizer.fit("ab")
+    res = FT.finetune_task(task, tiny_gpt(vocab=2), tok, FT.FinetuneConfig(method="full", steps=40, batch_size=16,
+                                                                            lr=3e-3, warmup_steps=2, dropout=0.0))
+    assert res.baseline["accuracy"] <= 0.7
+    assert res.metrics["accuracy"] == 1.0
+    assert res.trainable_parameters == FT.count_parameters(res.model)
+
+
+def test_cli_end_to_end(tmp_path, shakespeare, capsys):
+    """`finetune` on a checkpoint written like `pretrain` writes one, prints metrics beside the baseline."""
+    from llm_from_scratch import checkpoint as ckpt
+    from llm_from_scratch.data import corpus_text, split_works
+
+    text = corpus_text(split_works(shakespeare)["train"][:2])
+    tok = CharTokenizer.fit(text)
+    gpt = tiny_gpt(vocab=tok.vocab_size, block=32, n_layer=1)
+    ckpt.save_checkpoint(tmp_path / "pre", weights=gpt, tokenizer=tok, state={"step": 0},
+                         config={"model": gpt.config.to_dict(), "tokenizer": {"type": "char"}})
+    args = ["finetune", "--task", "genre", "--checkpoint", str(tmp_path / "pre"), "--method", "lora",
+            "--out", str(tmp_path / "ft"), "--steps", "3", "--batch-size", "4", "--max-per-work", "2",
+            "--no-progress"]
+    try:
+        from llm_from_scratch.__main__ import main
+        rc = main(args)
+    except ImportError:  # the package CLI without the finetune command: use the module's own
+        rc = FT.main(args[1:])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "majority class" in out and "accuracy" in out
+    summary = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert summary["method"] == "lora" and 0 <= summary["metrics"]["accuracy"] <= 1
+    weights, _ = ckpt.load_weights(tmp_path / "ft")
+    assert not any("lora" in k for k in weights)  # merged before saving
+    assert "head.weight" in weights
