@@ -65,6 +65,10 @@ class Precision:
 
     name: str
 
+    def __post_init__(self):
+        if self.name not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.name!r}")
+
     @property
     def autocast_dtype(self) -> torch.dtype | None:
         return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.name]
