@@ -68,7 +68,8 @@ def compare(args) -> dict:
     config = TrainConfig(max_steps=args.steps, batch_size=B, lr=1e-3, warmup_steps=10, eval_every=args.steps,
                          progress=False, device="cpu", precision="fp32", betas=(0.9, 0.99))
     hf_config = GPT2Config(vocab_size=V, n_positions=T, n_embd=D, n_layer=L, n_head=H, resid_pdrop=0.0,
-                           embd_pdrop=0.0, attn_pdrop=0.0, activation_function="gelu_new", tie_word_embeddings=True)
+                           embd_pdrop=0.0, attn_pdrop=0.0, activation_function="gelu_new", tie_word_embeddings=True,
+                           bos_token_id=None, eos_token_id=None)
     ours_tok_s, ref_tok_s, ours_cpu, ref_cpu = [], [], [], []
     for r in range(args.rounds):
         torch.manual_seed(r)
@@ -79,7 +80,8 @@ def compare(args) -> dict:
         ours_tok_s.append(result.last["tokens_per_s"])
 
         torch.manual_seed(r)
-        ref = GPT2LMHeadModel(hf_config, attn_implementation="sdpa").train()
+        ref = GPT2LMHeadModel(hf_config).train()
+        assert ref.config._attn_implementation == "sdpa", ref.config._attn_implementation
         _hf_steps(ref, batches, 10_000, 3, config)  # warm-up, like ours' first steps
         wall, cpu, n = _hf_steps(ref, batches, 0, args.steps, config)
         ref_tok_s.append(n / wall)

@@ -767,6 +767,31 @@ def pretrain_small_gpt(works=None, steps: int = 150, n_layer: int = 2, n_head: i
     return gpt, tok, result.last.get("train_loss")
 
 
+def course_backbone(smoke: bool, checkpoint: str | Path | None = None, works=None, progress: bool = False):
+    """The pretrained GPT the fine-tuning chapters start from: (GPT, tokenizer, where it came from).
+
+    - ``smoke`` (CI): a 2-layer character GPT pretrained for 60 steps here (seconds; it has learned
+      little, which is fine: CI checks that the pipeline runs);
+    - otherwise chapter 07's checkpoint ``checkpoint`` (default ``runs/shakespeare-char-cpu``, looked
+      up from the repository root) if it exists, else a 6-layer character GPT with a 256-character
+      context pretrained here for 3000 steps on the training plays (minutes on a GPU).
+    """
+    if smoke:
+        gpt, tok, _ = pretrain_small_gpt(works, steps=60, n_layer=2, n_head=4, n_embd=64, block_size=64,
+                                         batch_size=16, lr=3e-3, progress=progress)
+        return gpt, tok, "a 2-layer character GPT pretrained for 60 steps (CI size)"
+    root = Path(__file__).resolve().parents[1]
+    path = Path(checkpoint) if checkpoint is not None else root / "runs" / "shakespeare-char-cpu"
+    if (path / "config.json").exists():
+        from llm_from_scratch.train import load_gpt_checkpoint
+
+        gpt, tok, _ = load_gpt_checkpoint(path)
+        return gpt.train(), tok, f"chapter 07's checkpoint {path.name}"
+    gpt, tok, _ = pretrain_small_gpt(works, steps=3000, n_layer=6, n_head=6, n_embd=384, block_size=256,
+                                     batch_size=64, lr=1e-3, progress=progress)
+    return gpt, tok, "a 6-layer character GPT pretrained for 3000 steps (no checkpoint found)"
+
+
 # ------------------------------------------------------------------------------------------------
 # The command line.
 # ------------------------------------------------------------------------------------------------

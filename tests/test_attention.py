@@ -294,6 +294,20 @@ def test_mha_full_4d_mask_fast_equals_explicit_and_torch():
     assert torch.allclose(mha(x, mask=m2), MultiHeadAttention.forward(_with_causal(mha), x), atol=ATOL)
 
 
+def test_mha_float_mask_equals_bool_mask_with_causal():
+    torch.manual_seed(15)
+    B, T, d, H = 2, 5, 8, 2
+    mha = MultiHeadAttention(d, H, causal=True).eval()
+    x = torch.randn(B, T, d)
+    real = torch.tensor([[True, True, True, False, False], [True] * 5])
+    as_bool = real[:, None, None, :]  # (B, 1, 1, S)
+    as_float = torch.zeros(B, 1, 1, T).masked_fill(~as_bool, float("-inf"))
+    ref = mha(x, mask=real)
+    for m in (as_bool, as_float):
+        assert torch.allclose(mha(x, mask=m), ref, atol=ATOL)
+        assert torch.allclose(mha(x, mask=m, need_weights=True), ref, atol=ATOL)
+
+
 def _with_causal(mha: MultiHeadAttention) -> MultiHeadAttention:
     clone = MultiHeadAttention(mha.d_model, mha.n_heads, causal=True).eval()
     clone.load_state_dict(mha.state_dict())

@@ -29,7 +29,7 @@ def test_parse_hamlet(by_id):
     assert len(play.speeches) > 1000
     assert not any("[" in s or "]" in s for _, s in play.speeches)  # stage directions are gone
     persons = T.play_persons(play)
-    assert {"Hamlet", "Horatio", "Polonius", "Ophelia", "Claudius", "Gertrude", "Laertes"} <= persons
+    assert {"Hamlet", "Horatio", "Polonius", "Ophelia", "Gertrude", "Laertes", "Rosencrantz"} <= persons
     assert not persons & {"King", "Ghost", "Players", "Priest", "Captain", "Denmark", "Norway"}
     with pytest.raises(ValueError, match="is a poem"):
         T.parse_play(by_id["sonnets"])
@@ -104,7 +104,7 @@ def test_poems_task(shakespeare):
     assert task.info["sonnets"] == 154
     assert numbers["test"] == list(range(10, 151, 10))
     assert numbers["validation"] == list(range(5, 155, 10))
-    assert len(numbers["train"]) == 154 - 15 - 16
+    assert len(numbers["train"]) == 154 - 15 - 15
     first = next(e for e in task.train if e.label == 1)
     assert first.text.startswith("From fairest creatures we desire increase,")
     assert T.roman_to_int("CXLIV") == 144 and T.roman_to_int("XIX") == 19

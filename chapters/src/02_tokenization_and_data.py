@@ -342,7 +342,7 @@ assert fast.merges == tok.merges
 # and the poems are a different form altogether, yet all compress nearly as well as the training plays.
 # Shakespeare's words are shared across his works, so merges learned on some plays carry over. The gap
 # grows with the vocabulary: at 1,000 tokens it all but vanishes, at 8,192 (the full setting) the unseen
-# plays need a few percent more tokens per character (the first experiment in *What to try*).
+# plays need about 7% more tokens for the same text (the first experiment in *What to try*).
 
 # %%
 token_counts = {w.id: len(tok.encode(w.text)) for w in works}

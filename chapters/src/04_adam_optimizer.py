@@ -357,7 +357,7 @@ print("after 500 steps  Adam + L2:", [round(x, 3) for x in l2_hist[-1].tolist()]
 # %%
 for ours_cls, torch_cls, hist in [(Adam, torch.optim.Adam, l2_hist), (AdamW, torch.optim.AdamW, adamw_hist)]:
     reference = decay_run(torch_cls)
-    print(f"{ours_cls.__name__:6s} vs {torch_cls.__module__}.{torch_cls.__name__}: "
+    print(f"{ours_cls.__name__:6s} vs torch.optim.{torch_cls.__name__}: "
           f"max |difference| < 1e-12: {(hist - reference).abs().max().item() < 1e-12}")
     assert torch.allclose(hist, reference, rtol=0, atol=1e-12)
 
