@@ -161,6 +161,20 @@ def test_fully_masked_row_gives_zeros_and_finite_gradients():
         assert torch.allclose(ours.grad, theirs.grad, atol=1e-10)
 
 
+def test_fully_masked_row_with_float_mask_has_finite_gradients():
+    # A float mask adds -inf to the scores, so no masked_fill zeroes the gradient of a dead row:
+    # the softmax itself must not produce NaN.
+    q = torch.randn(1, 3, 4, requires_grad=True)
+    k = torch.randn(1, 3, 4, requires_grad=True)
+    v = torch.randn(1, 3, 4)
+    additive = torch.zeros(3, 3)
+    additive[1] = float("-inf")
+    out, w = scaled_dot_product_attention(q, k, v, additive)
+    assert torch.all(out[0, 1] == 0) and torch.all(w[0, 1] == 0)
+    out.sum().backward()
+    assert torch.isfinite(q.grad).all() and torch.isfinite(k.grad).all()
+
+
 def test_gradcheck():
     torch.manual_seed(3)
     q = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)

@@ -134,6 +134,7 @@ from llm_from_scratch.attention import scaled_dot_product_attention
 pkg_out, pkg_weights = scaled_dot_product_attention(Q, K, V)
 print("package == by hand:", torch.allclose(pkg_out, out, atol=1e-6), torch.allclose(pkg_weights, A, atol=1e-6))
 print("package == torch SDPA:", torch.allclose(pkg_out, F.scaled_dot_product_attention(Q, K, V), atol=1e-5))
+assert torch.allclose(pkg_out, F.scaled_dot_product_attention(Q, K, V), atol=1e-5)
 
 # %%
 fig, ax = plt.subplots(figsize=(4.2, 3.6))
@@ -324,6 +325,7 @@ reference, ref_weights = torch_mha(x, x, x, average_attn_weights=False)
 print("fast == explicit:", torch.allclose(fast, explicit, atol=1e-6))
 print("package == torch nn.MultiheadAttention:", torch.allclose(fast, reference, atol=1e-5))
 print("weights kept:", tuple(mha.last_attn_weights.shape), torch.allclose(mha.last_attn_weights, ref_weights, atol=1e-6))
+assert torch.allclose(fast, explicit, atol=1e-6) and torch.allclose(fast, reference, atol=1e-5)
 
 # %% [markdown]
 # ## 5. Looking inside a trained model: attention heatmaps
@@ -400,6 +402,7 @@ q_pos = torch.arange(L - 1, T_toy)
 look_back = maps[:, :, q_pos, q_pos - (L - 1)].mean(-1)  # (layers, heads)
 best_layer, best_head = divmod(int(look_back.argmax()), look_back.shape[1])
 print("a head puts most of its weight L-1 positions back:", look_back.max().item() > 0.5)
+assert look_back.max().item() > 0.5
 print("shapes:", tuple(maps.shape))
 
 
@@ -448,6 +451,7 @@ q, k, v = (torch.randn(B, H, T, dh) for _ in range(3))
 ours, _ = scaled_dot_product_attention(q, k, v, is_causal=True)
 theirs = F.scaled_dot_product_attention(q, k, v, is_causal=True)
 print("shape:", tuple(ours.shape), " equal to torch SDPA (atol 1e-5):", torch.allclose(ours, theirs, atol=1e-5))
+assert torch.allclose(ours, theirs, atol=1e-5)
 
 # %%
 # NBVAL_IGNORE_OUTPUT

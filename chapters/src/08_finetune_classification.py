@@ -43,7 +43,7 @@ from llm_from_scratch.losses import cross_entropy
 from llm_from_scratch.tasks import genre_task, majority_class
 from llm_from_scratch.utils import seed_everything
 SMOKE = os.environ.get("LFS_SMOKE") == "1"
-seed_everything(0)
+generator = seed_everything(0)
 
 # %% [markdown]
 # ## 1. The task: which kind of play is this passage from?
@@ -143,7 +143,7 @@ z = torch.tensor([[2.0, 0.5, -1.0],    # passage 1: true class 0 (comedy)
                   [0.1, 0.2, 1.5]])    # passage 2: true class 2 (tragedy)
 y = torch.tensor([0, 2])
 p = torch.exp(z) / torch.exp(z).sum(dim=1, keepdim=True)
-print("P(c | x):", p.round(decimals=4).tolist())
+print("P(c | x):", [[round(v, 4) for v in row] for row in p.tolist()])
 by_hand = -(torch.log(p[0, 0]) + torch.log(p[1, 2])) / 2
 print("L_cls by hand:", round(by_hand.item(), 4))
 print("losses.cross_entropy:", round(cross_entropy(z, y).item(), 4), " torch:", round(F.cross_entropy(z, y).item(), 4))
