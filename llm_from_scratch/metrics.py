@@ -128,7 +128,9 @@ def pearson_r(x, y) -> float:
     ma, mb = sum(a) / n, sum(b) / n
     da, db = [v - ma for v in a], [v - mb for v in b]
     saa, sbb = sum(v * v for v in da), sum(v * v for v in db)
-    if saa == 0 or sbb == 0:
+    # Compare the values, not the sums of squares: the mean of n copies of 1599.38 is not exactly
+    # 1599.38 in floating point, which would leave a tiny spread and a meaningless r.
+    if min(a) == max(a) or min(b) == max(b) or saa == 0 or sbb == 0:
         raise ValueError("Pearson r is undefined when one of the inputs is constant "
                          "(e.g. a model that predicts the same value for every example)")
     r = sum(u * v for u, v in zip(da, db)) / math.sqrt(saa * sbb)

@@ -59,6 +59,8 @@ def test_bad_inputs_are_explained():
         M.accuracy([0, 1], [0, 1, 1])
     with pytest.raises(ValueError, match="constant"):
         M.pearson_r([1, 2, 3], [5, 5, 5])
+    with pytest.raises(ValueError, match="constant"):  # 1599.38 has no exact binary mean: still constant
+        M.pearson_r([1590.0, 1600.0, 1612.0], [1599.38] * 3)
     with pytest.raises(ValueError, match="not BIO"):
         M.bio_spans(["B-PER", "X-LOC"])
 
