@@ -2,6 +2,7 @@
 
     python benchmarks/bench_gpt.py                  # defaults below, on the CPU (or the GPU if any)
     python benchmarks/bench_gpt.py --device cpu --layers 4 --d-model 256 --seq 128 --batch 8
+    python benchmarks/bench_gpt.py --threads 1     # steadier on a machine shared with other jobs
 
 1. Training speed: forward + backward (loss.backward()) tokens/s of ``llm_from_scratch.gpt.GPT``
    and of ``transformers.GPT2LMHeadModel`` with the same shapes and the same weights (ours is
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--prompt", type=int, default=8, help="prompt length for generation")
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--gen-repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import transformers
     from transformers import GPT2Config, GPT2LMHeadModel

@@ -47,11 +47,12 @@ def attention_kernels(model: GPT, batch: int, precision: str) -> list[str]:
     return sorted(n for n in names if any(s in n.lower() for s in ("flash", "fmha", "attention", "sdpa")))[:6]
 
 
-def run(batch: int, grad_accum: int, steps: int, compile: bool, window: int) -> dict:
+def run(batch: int, grad_accum: int, steps: int, compile: bool, window: int, compile_mode: str | None = None) -> dict:
     preset = get_preset("gpt2-124m")
     config = GPTConfig(vocab_size=preset.vocab_size(50257), **preset.model)
     train_config = preset.with_overrides(max_steps=steps, batch_size=batch, grad_accum=grad_accum,
-                                         eval_every=window, compile=compile, progress=False).train
+                                         eval_every=window, compile=compile, compile_mode=compile_mode,
+                                         progress=False).train
     torch.manual_seed(0)
     model = GPT(config)
     n_params = model.num_parameters(non_embedding=True)
@@ -65,7 +66,7 @@ def run(batch: int, grad_accum: int, steps: int, compile: bool, window: int) -> 
     fpt = flops_per_token(n_params, config.n_layer, config.n_head, config.n_embd // config.n_head, config.block_size)
     return {
         "batch": batch, "grad_accum": grad_accum, "tokens_per_step": batch * grad_accum * config.block_size,
-        "compile": compile, "precision": result.last["precision"], "steps": steps,
+        "compile": compile, "compile_mode": compile_mode, "precision": result.last["precision"], "steps": steps,
         "tokens_per_s_windows": [round(r["tokens_per_s"]) for r in result.history],
         "tokens_per_s": tok_s, "flops_per_token": fpt, "n_params_non_embedding": n_params,
         "mfu": mfu(tok_s, fpt, H100_BF16_PEAK_FLOPS), "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
@@ -81,6 +82,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--window", type=int, default=5, help="steps per tokens/s window (the first is dropped)")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--compile-mode", default=None, help="e.g. max-autotune-no-cudagraphs")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -90,10 +92,10 @@ def main(argv=None) -> list[dict]:
           f"peak assumed {H100_BF16_PEAK_FLOPS / 1e12:.0f} TFLOP/s (H100 SXM dense bf16)", flush=True)
     results = []
     for b in (int(x) for x in args.batch.split(",")):
-        r = run(b, args.grad_accum, args.steps, not args.no_compile, args.window)
+        r = run(b, args.grad_accum, args.steps, not args.no_compile, args.window, args.compile_mode)
         r["gpu"] = name
         results.append(r)
-        print(f"batch {b} x {args.grad_accum} accum x 1024: {r['tokens_per_s']:,.0f} tokens/s, MFU {r['mfu']:.1%}, "
+        print(f"batch {b} x {args.grad_accum} accum x 1024 (compile mode {args.compile_mode}): {r['tokens_per_s']:,.0f} tokens/s, MFU {r['mfu']:.1%}, "
               f"peak memory {r['peak_memory_gib']:.1f} GiB, windows {r['tokens_per_s_windows']}, "
               f"attention kernels {r['attention_kernels']}", flush=True)
     if args.json:

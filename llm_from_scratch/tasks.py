@@ -454,6 +454,8 @@ def names_task(works=None, max_words: int = 64, max_per_work: int | None = None,
             for _, speech in play.speeches:
                 toks = word_tokenize(speech.replace("\n", " "))
                 for t, g in _chunks(toks, tag_words(toks, persons, places), max_words):
+                    if sum(x[0].isalpha() for x in t) < 2:  # "O!" or a lone dash: nothing to tag
+                        continue
                     ex = TaggedExample(tuple(t), tuple(g), w.id)
                     (with_entity if any(x != "O" for x in g) else without).append(ex)
             if min_entity_fraction > 0:

@@ -106,6 +106,7 @@ class TrainConfig:
     device: str | None = None  # None: cuda -> mps -> cpu
     precision: str | None = None  # None: by the hardware (bf16 >= 8.0, fp16 below, fp32 on CPU)
     compile: bool = False
+    compile_mode: str | None = None  # torch.compile's mode: None (default), "max-autotune-no-cudagraphs", ...
     fsdp: bool = False  # under torchrun: shard with fully_shard instead of DDP
     progress: bool = True  # tqdm progress bar (rank 0 only)
     log_every: int = 10  # refresh the progress bar every N steps
@@ -227,6 +228,11 @@ def shuffled_batches(n_examples: int, batch_size: int, collate: Callable[[list[i
 
 def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
+        if device.type == "cuda" and batch.device.type == "cpu":
+            # A copy from ordinary (pageable) memory waits until the GPU has finished all queued
+            # work; from pinned memory it is queued like a kernel, so the CPU can prepare the
+            # next micro-batch while the GPU still runs this one.
+            batch = batch.pin_memory()
         return batch.to(device, non_blocking=True)
     if isinstance(batch, (list, tuple)):
         return type(batch)(_to_device(b, device) for b in batch)
@@ -577,7 +583,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     compiled = None
     if config.compile:
         try:
-            compiled = torch.compile(wrapped)
+            compiled = torch.compile(wrapped, mode=config.compile_mode)
         except Exception as e:  # noqa: BLE001 - any failure means: run eager
             warnings.warn(f"torch.compile failed ({type(e).__name__}: {e}); training eager instead", stacklevel=2)
 
