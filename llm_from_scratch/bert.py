@@ -177,6 +177,9 @@ class BertModel(nn.Module):
             x = layer(x, key_padding_mask)
         return x
 
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
     def pool(self, sequence_output: torch.Tensor) -> torch.Tensor:
         """tanh(W h_[CLS] + b): (B, T, H) -> (B, H)."""
         if self.pooler is None:

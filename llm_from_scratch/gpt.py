@@ -356,11 +356,14 @@ def load_hf_checkpoint(source) -> tuple[dict[str, torch.Tensor], dict | None]:
         raise FileNotFoundError(f"no such checkpoint folder or file: {name}")
     try:
         from huggingface_hub import snapshot_download
-        folder = snapshot_download(name, allow_patterns=["config.json", "*.safetensors", "*.safetensors.index.json"])
+        # Only the top-level config and weights: hub repos also hold TF, Flax and ONNX copies.
+        folder = Path(snapshot_download(name, allow_patterns=["config.json", "model.safetensors",
+                                                              "model.safetensors.index.json", "model-*.safetensors"]))
+        if not any(folder.glob("model*.safetensors")):  # an old repo: a pickle, read with weights_only=True
+            folder = Path(snapshot_download(name, allow_patterns=["config.json", "pytorch_model.bin"]))
     except Exception as err:  # no network, unknown repo, no huggingface_hub
         raise FileNotFoundError(f"{name!r} is not a local path, and downloading it from the Hugging Face hub "
                                 f"failed ({type(err).__name__}: {err})") from err
-    folder = Path(folder)
     return _read_weights_folder(folder), json.loads((folder / "config.json").read_text())
 
 

@@ -95,8 +95,9 @@ _register(Preset(
     bpe_vocab_size=50257,
     pad_vocab_to=64,  # 50257 -> 50304 = 64 * 786: the output matmul tiles evenly
     model=dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0),
-    # 16 sequences x 1024 tokens x 32 micro-steps = 524,288 tokens per step (GPT-3 small's batch).
-    train=TrainConfig(max_steps=2000, batch_size=16, grad_accum=32, lr=6e-4, min_lr=6e-5, warmup_steps=100,
+    # 32 sequences x 1024 tokens x 16 micro-steps = 524,288 tokens per step (GPT-3 small's batch);
+    # 21.7 GiB, so it fits a 40 GB A100. On an 80 GB GPU --batch-size 64 --grad-accum 8 is ~2% faster.
+    train=TrainConfig(max_steps=2000, batch_size=32, grad_accum=16, lr=6e-4, min_lr=6e-5, warmup_steps=100,
                       eval_every=200, weight_decay=0.1, betas=(0.9, 0.95), grad_clip=1.0, compile=True),
     eval_batches=20,
 ))

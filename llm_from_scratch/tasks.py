@@ -36,6 +36,7 @@ CoNLL-2003 (tagging), read with ``datasets.load_dataset`` and mapped to the same
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections import Counter
@@ -450,20 +451,24 @@ def names_task(works=None, max_words: int = 64, max_per_work: int | None = None,
         for w in split[part]:
             play = parse_play(w)
             persons = play_persons(play)
-            with_entity, without = [], []
+            with_entity, without = [], []  # (position in the play, example)
             for _, speech in play.speeches:
                 toks = word_tokenize(speech.replace("\n", " "))
                 for t, g in _chunks(toks, tag_words(toks, persons, places), max_words):
                     if sum(x[0].isalpha() for x in t) < 2:  # "O!" or a lone dash: nothing to tag
                         continue
-                    ex = TaggedExample(tuple(t), tuple(g), w.id)
+                    ex = (len(with_entity) + len(without), TaggedExample(tuple(t), tuple(g), w.id))
                     (with_entity if any(x != "O" for x in g) else without).append(ex)
             if min_entity_fraction > 0:
                 keep = int(len(with_entity) * (1 - min_entity_fraction) / min_entity_fraction)
                 without = _sample(without, keep, rng)
-            ex = [e for e in with_entity + without]
-            ex = _sample(sorted(ex, key=lambda e: (e.tokens, e.tags)), max_per_work, rng)
-            examples += ex
+            total = len(with_entity) + len(without)
+            if max_per_work is not None and total > max_per_work:
+                # sample both kinds in proportion, so the share of sentences with an entity stays
+                n_with = min(len(with_entity), math.ceil(max_per_work * len(with_entity) / total))
+                with_entity = _sample(with_entity, n_with, rng)
+                without = _sample(without, max_per_work - n_with, rng)
+            examples += [e for _, e in sorted(with_entity + without, key=lambda pe: pe[0])]  # the play's order
         parts[part] = examples
     info = {"max_words": max_words, "places": sorted(places),
             "works": {p: [w.id for w in split[p]] for p in ("train", "validation", "test")}}

@@ -632,7 +632,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     from tqdm.auto import tqdm
 
     bar = tqdm(total=config.max_steps, initial=step, disable=not (config.progress and info.is_main),
-               desc="train", dynamic_ncols=True)
+               desc="train", dynamic_ncols=True, mininterval=1.0)
     first_step = step
     run_start = time.perf_counter()
     window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0

@@ -249,3 +249,28 @@ def test_documents_gpt_shapes_and_causality():
     assert not torch.allclose(a[:, 100:], b[:, 100:])
     with pytest.raises(ValueError, match="max_len=128"):
         model(torch.zeros(1, 129, dtype=torch.long))
+
+
+def test_a_hub_name_is_resolved_with_snapshot_download(hf_dir, monkeypatch):
+    # No network in tests: a stand-in snapshot_download "downloads" the tiny checkpoint folder.
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    hf, path = hf_dir
+    calls = []
+
+    def fake_snapshot_download(repo_id, allow_patterns=None, **kwargs):
+        calls.append((repo_id, tuple(allow_patterns or ())))
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    model = GPT.from_hf_gpt2("gpt2").eval()
+    assert calls and calls[0][0] == "gpt2" and "model.safetensors" in calls[0][1]
+    idx = tokens(B=1, T=6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(idx)[0], hf(idx).logits, atol=1e-5, rtol=0)
+
+    def offline(repo_id, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(FileNotFoundError, match="not a local path.*no network"):
+        GPT.from_hf_gpt2("gpt2")
