@@ -268,9 +268,12 @@ class GPT(nn.Module):
         hub name such as "gpt2" (downloaded with huggingface_hub when it is not a local path).
 
         The config comes from ``config``, else from the checkpoint's config.json, else from the
-        tensor shapes (with GPT-2's head size 64). Conv1D weights (in, out) are transposed into
-        Linear weights (out, in); the fused ``c_attn`` maps onto ``attn.qkv`` (both are
-        [W_q; W_k; W_v]); the ``attn.bias`` / ``attn.masked_bias`` mask buffers are ignored.
+        tensor shapes (with GPT-2's head size 64). Dropout is 0.0 unless ``config`` sets it (pass
+        ``config=GPTConfig(..., dropout=0.1)`` to fine-tune with dropout).
+
+        Conv1D weights (in, out) are transposed into Linear weights (out, in); the fused ``c_attn``
+        maps onto ``attn.qkv`` (both are [W_q; W_k; W_v]); the ``attn.bias`` /
+        ``attn.masked_bias`` mask buffers are ignored.
         A missing, unexpected or mis-shaped tensor is an error that names them.
         """
         state_dict, hf_config = load_hf_checkpoint(path_or_state_dict)

@@ -78,7 +78,7 @@ from llm_from_scratch.utils import seed_everything
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainingDiverged", "DistInfo", "train", "lm_loss", "evaluate_lm",
-    "lm_batches", "eval_batches", "shuffled_batches", "configure_optimizer", "learning_rate", "autocast",
+    "lm_batches", "eval_batches", "saved_activation_bytes", "enable_gradient_checkpointing", "shuffled_batches", "configure_optimizer", "learning_rate", "autocast",
     "setup_distributed", "plot_history", "read_history", "load_gpt_checkpoint", "flops_per_token", "mfu", "H100_BF16_PEAK_FLOPS",
 ]
 
@@ -108,6 +108,7 @@ class TrainConfig:
     compile: bool = False
     compile_mode: str | None = None  # torch.compile's mode: None (default), "max-autotune-no-cudagraphs", ...
     fsdp: bool = False  # under torchrun: shard with fully_shard instead of DDP
+    grad_checkpointing: bool = False  # recompute block activations in backward (less memory, ~1/3 more compute)
     progress: bool = True  # tqdm progress bar (rank 0 only)
     log_every: int = 10  # refresh the progress bar every N steps
 
@@ -454,6 +455,58 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike | None = None,
 
 
 # ----------------------------------------------------------------------------------------------
+# Activation memory and gradient checkpointing (chapter 12)
+
+
+def saved_activation_bytes(fn: Callable[[], torch.Tensor], model: nn.Module | None = None) -> int:
+    """Bytes of the tensors autograd keeps for the backward pass while ``fn()`` runs its forward.
+
+    Counted with ``torch.autograd.graph.saved_tensors_hooks`` (each saved tensor once, by storage),
+    so it works the same on every device. With ``model``, tensors that are its parameters (saved,
+    e.g., by a Linear to compute the gradient of its input) are left out: what remains is the
+    activation memory of training.
+    """
+    params = set()
+    if model is not None:
+        params = {(p.device.type, p.untyped_storage().data_ptr()) for p in model.parameters()}
+    seen: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor):
+        key = (t.device.type, t.untyped_storage().data_ptr())
+        if key not in params:
+            seen[key] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(seen.values())
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> int:
+    """Recompute each block's activations during backward instead of keeping them.
+
+    The forward of every repeated block (see ``_blocks``) runs under ``torch.utils.checkpoint``:
+    only the block's input is saved; backward runs the block's forward again to get the rest.
+    Activation memory drops from O(L · per-block) to O(L · block input + one block), for about one
+    extra forward pass of compute. Parameter names are unchanged (the forward is wrapped in place).
+    Returns the number of blocks wrapped.
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    blocks = _blocks(model)
+    for block in blocks:
+        original = block.forward
+
+        def forward(x, *args, _original=original, **kwargs):
+            if args or kwargs or not torch.is_grad_enabled():  # e.g. generation with a KV cache
+                return _original(x, *args, **kwargs)
+            return checkpoint(_original, x, use_reentrant=False)
+
+        block.forward = forward
+    return len(blocks)
+
+
+# ----------------------------------------------------------------------------------------------
 # MFU
 
 
@@ -566,6 +619,8 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
         torch.backends.cudnn.allow_tf32 = True
     model.to(device)
     model.train()
+    if config.grad_checkpointing:
+        enable_gradient_checkpointing(model)
 
     # Wrap for distribution, then (optionally) compile. The optimizer must see the wrapped
     # parameters (FSDP replaces them with sharded DTensors).

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 from llm_from_scratch.device import Precision, select_precision
 from llm_from_scratch.gpt import GPT, GPTConfig, gpt_parameter_count
-from llm_from_scratch.train import (TrainConfig, TrainingDiverged, eval_batches, evaluate_lm, flops_per_token,
-                                    lm_batches, mfu, shuffled_batches, train)
+from llm_from_scratch.train import (TrainConfig, TrainingDiverged, enable_gradient_checkpointing, eval_batches,
+                                    evaluate_lm, flops_per_token, lm_batches, mfu, saved_activation_bytes,
+                                    shuffled_batches, train)
 
 CFG = GPTConfig(vocab_size=24, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
 
@@ -366,3 +367,28 @@ def test_cuda_resume_is_exact(tmp_path):
     resumed = run(tmp_path / "b", 8, resume=True)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+# ------------------------------------------------------------------------------ activation memory
+
+
+def test_gradient_checkpointing_same_gradients_less_saved_memory():
+    config = GPTConfig(vocab_size=24, block_size=32, n_layer=3, n_head=2, n_embd=32, dropout=0.0)
+    x = torch.randint(0, 24, (4, 32), generator=torch.Generator().manual_seed(0))
+    plain, ckpt_model = _model(config=config), _model(config=config)
+    assert enable_gradient_checkpointing(ckpt_model) == 3
+    full = saved_activation_bytes(lambda: plain(x, targets=x)[1], plain)
+    ckpt_bytes = saved_activation_bytes(lambda: ckpt_model(x, targets=x)[1], ckpt_model)
+    assert ckpt_bytes < full / 2
+    plain(x, targets=x)[1].backward()
+    ckpt_model(x, targets=x)[1].backward()
+    for (name, a), b in zip(plain.named_parameters(), ckpt_model.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7, msg=name)
+    assert list(dict(plain.named_parameters())) == list(dict(ckpt_model.named_parameters()))  # names kept
+    # by hand: a Linear keeps its input (for the weight's gradient) and, when the input needs a
+    # gradient too, its weight; tanh keeps its output
+    lin = torch.nn.Linear(8, 8)
+    inp = torch.randn(5, 8, requires_grad=True)
+    assert saved_activation_bytes(lambda: lin(inp)) == (5 * 8 + 8 * 8) * 4
+    assert saved_activation_bytes(lambda: lin(inp), lin) == 5 * 8 * 4
+    assert saved_activation_bytes(lambda: torch.tanh(lin(inp)), lin) == (5 * 8 + 5 * 8) * 4
