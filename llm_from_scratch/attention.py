@@ -303,6 +303,10 @@ class MultiHeadAttention(nn.Module):
             # No padding and no cache: torch's own causal flag lets flash attention skip the
             # masked half of the matrix instead of reading a mask.
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        elif mask is None and T == 1:
+            # One new query (cached decoding): it is the latest position, so the causal mask
+            # would allow every key; building and checking that all-True mask each step is waste.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         else:
             full_mask = self._build_mask(mask, B, T, S, x.device)
             dead = None
