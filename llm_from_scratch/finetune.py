@@ -513,6 +513,8 @@ class FinetuneConfig:
     seed: int = 0
     device: str | None = None
     progress: bool = False
+    keep_best: bool = True  # evaluate on task.validation during training and keep the best weights
+    evals: int = 5  # how many times (evenly spaced) to evaluate on validation when keep_best
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -530,9 +532,10 @@ def _head_loss(model: nn.Module, batch: dict) -> torch.Tensor:
 
 
 def fit(model: nn.Module, train_data: EncodedExamples, config: FinetuneConfig, pad_id: int = 0,
-        loss_fn: Callable | None = None):
+        loss_fn: Callable | None = None, eval_fn: Callable[[nn.Module], dict] | None = None):
     """Train ``model`` (whose trainable parameters ``setup_method`` chose) on ``train_data`` with the
-    course's training loop (``train.train``: AdamW, warmup + cosine, clipping). Returns its TrainResult."""
+    course's training loop (``train.train``: AdamW, warmup + cosine, clipping). ``eval_fn(model) -> dict``
+    runs ``config.evals`` times, evenly spaced (and after the last step). Returns the TrainResult."""
     from llm_from_scratch.train import TrainConfig, shuffled_batches, train
 
     batch_size = min(config.batch_size, len(train_data))
@@ -540,11 +543,18 @@ def fit(model: nn.Module, train_data: EncodedExamples, config: FinetuneConfig, p
                                seed=config.seed)
     tc = TrainConfig(max_steps=config.steps, batch_size=batch_size, lr=config.learning_rate,
                      warmup_steps=min(config.warmup_steps, config.steps - 1), weight_decay=config.weight_decay,
-                     eval_every=config.steps, seed=config.seed, device=config.device, precision=None,
-                     progress=config.progress)
+                     eval_every=max(1, config.steps // max(1, config.evals)) if eval_fn else config.steps,
+                     seed=config.seed, device=config.device, precision=None, progress=config.progress)
     if count_trainable_parameters(model) == 0:
         raise ValueError("the model has no trainable parameters: call setup_method(model, method) first")
-    return train(model, batches, config=tc, loss_fn=loss_fn or _head_loss)
+    return train(model, batches, config=tc, loss_fn=loss_fn or _head_loss, eval_fn=eval_fn)
+
+
+def selection_score(kind: str, metrics: dict) -> float:
+    """The validation number to keep the best weights by (higher is better): macro-F1 for
+    classification, −RMSE for regression, entity F1 for tagging."""
+    return {"classification": lambda m: m["macro_f1"], "regression": lambda m: -m["rmse"],
+            "tagging": lambda m: m["f1"]}[kind](metrics)
 
 
 @torch.no_grad()
@@ -670,8 +680,23 @@ def finetune_task(task, backbone: nn.Module, tokenizer, config: FinetuneConfig, 
     test_data = encode_examples(task.test, tokenizer, task.kind, max_len, task.label_names, word_position)
     model = setup_method(build_model(task, backbone, config, crf), config.method, config.n_layers,
                          config.lora_r, config.lora_alpha)
+    eval_fn, best = None, {"score": -math.inf, "state": None}
+    if config.keep_best and task.validation:
+        # Fine-tuning data is small and a few hundred steps can overfit the training plays: evaluate on
+        # the validation plays as we go and keep the weights that did best there (early stopping).
+        val_data = encode_examples(task.validation, tokenizer, task.kind, max_len, task.label_names, word_position)
+
+        def eval_fn(m: nn.Module) -> dict:
+            scores = task_metrics(task, val_data, predict(m, val_data, pad_id=pad_id))
+            score = selection_score(task.kind, scores)
+            if score > best["score"]:
+                best.update(score=score, state={k: v.detach().clone() for k, v in m.state_dict().items()})
+            return scores
+
     t0 = time.perf_counter()
-    result = fit(model, train_data, config, pad_id)
+    result = fit(model, train_data, config, pad_id, eval_fn=eval_fn)
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
     seconds = time.perf_counter() - t0
     preds = predict(model, test_data, pad_id=pad_id)
     return FinetuneResult(task.name, config.method, task_metrics(task, test_data, preds),

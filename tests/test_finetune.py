@@ -239,6 +239,20 @@ def test_finetune_task_learns_a_toy_task():
     assert res.baseline["accuracy"] <= 0.7
     assert res.metrics["accuracy"] == 1.0
     assert res.trainable_parameters == FT.count_parameters(res.model)
+    # keep_best: the validation plays were scored 5 times (every 8 steps) while training
+    assert [r["step"] for r in res.history] == [8, 16, 24, 32, 40]
+    assert all(0 <= r["val_macro_f1"] <= 1 for r in res.history)
+
+
+def test_keep_best_restores_the_best_validation_weights():
+    task = _toy_task()
+    tok = CharTokenizer.fit("ab")
+    cfg = FT.FinetuneConfig(method="full", steps=10, batch_size=16, lr=3e-3, warmup_steps=2, dropout=0.0, evals=10)
+    res = FT.finetune_task(task, tiny_gpt(vocab=2), tok, cfg)
+    val = FT.encode_examples(task.validation, tok, "classification", 24)
+    best_seen = max(r["val_macro_f1"] for r in res.history)
+    final = FT.task_metrics(task, val, FT.predict(res.model, val))["macro_f1"]
+    assert final == pytest.approx(best_seen)  # the model returned is the one that scored best
 
 
 def test_cli_end_to_end(tmp_path, shakespeare, capsys):

@@ -81,6 +81,7 @@ def test_only_lora_params_train():
     m = apply_lora(Tiny(), r=2, alpha=2)
     trainable = {n for n, p in m.named_parameters() if p.requires_grad}
     assert trainable and all(n.endswith(("lora_A", "lora_B")) for n in trainable)
+    assert {id(p) for p in lora_parameters(m)} == {id(p) for p in m.parameters() if p.requires_grad}
     frozen_before = {n: p.detach().clone() for n, p in m.named_parameters() if not p.requires_grad}
     lora_before = {n: p.detach().clone() for n, p in m.named_parameters() if p.requires_grad}
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-2)
