@@ -48,6 +48,10 @@ What each piece of the step is for:
   for models that do not fit one GPU. Only rank 0 prints, writes history and checkpoints.
 - **Divergence**: a NaN or infinite loss stops the run (:class:`TrainingDiverged`) before the update,
   naming the step and the last good checkpoint.
+- **Memory** (chapter 12): ``grad_checkpointing=True`` recomputes each block's activations during
+  backward (:func:`enable_gradient_checkpointing`); :func:`saved_activation_bytes` measures them.
+- **Speed** (chapter 12): :func:`flops_per_token` and :func:`mfu`; on CUDA, batches are copied from
+  pinned memory so the copy does not wait for the GPU.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 

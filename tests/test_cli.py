@@ -155,5 +155,6 @@ def test_pretrain_on_the_shakespeare_corpus(shakespeare, tmp_path, capsys):
     train_chars = sum(len(w.text) for w in split_works(shakespeare)["train"])
     assert config["data"]["train_tokens"] == train_chars  # one token per character, works concatenated
     record = json.loads((out / "history.jsonl").read_text())
-    assert record["step"] == 2 and record["val_loss"] == pytest.approx(math.log(config["model"]["vocab_size"]), abs=0.6)
+    # two steps from a uniform start (log V nats): somewhat below it, nowhere near a trained model
+    assert record["step"] == 2 and 3.0 < record["val_loss"] < math.log(config["model"]["vocab_size"]) + 0.05
     assert "validation loss" in capsys.readouterr().out
