@@ -277,6 +277,13 @@ def _warmup(step: int, max_lr: float, warmup_steps: int) -> float:
     return max_lr * (step + 1) / warmup_steps
 
 
+def _check_total_steps(total_steps, warmup_steps) -> None:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, Integral) or total_steps <= warmup_steps:
+        raise ValueError(
+            f"total_steps must be an int > warmup_steps; got total_steps={total_steps!r}, warmup_steps={warmup_steps!r}."
+        )
+
+
 def warmup_cosine(step: int, *, max_lr: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> float:
     """Linear warmup, then a half cosine from ``max_lr`` down to ``min_lr`` (GPT-2/3, nanoGPT).
 
@@ -297,10 +304,7 @@ def warmup_cosine(step: int, *, max_lr: float, warmup_steps: int, total_steps: i
         min_lr: the floor (often max_lr / 10).
     """
     _check_schedule(step, max_lr, min_lr, warmup_steps)
-    if isinstance(total_steps, bool) or not isinstance(total_steps, Integral) or total_steps <= warmup_steps:
-        raise ValueError(
-            f"total_steps must be an int > warmup_steps; got total_steps={total_steps!r}, warmup_steps={warmup_steps!r}."
-        )
+    _check_total_steps(total_steps, warmup_steps)
     if step < warmup_steps:
         return _warmup(step, max_lr, warmup_steps)
     if step > total_steps:
@@ -319,10 +323,7 @@ def linear_decay(step: int, *, max_lr: float, total_steps: int, warmup_steps: in
     Args: as :func:`warmup_cosine` (``total_steps`` T > W is where the line reaches ``min_lr``).
     """
     _check_schedule(step, max_lr, min_lr, warmup_steps)
-    if isinstance(total_steps, bool) or not isinstance(total_steps, Integral) or total_steps <= warmup_steps:
-        raise ValueError(
-            f"total_steps must be an int > warmup_steps; got total_steps={total_steps!r}, warmup_steps={warmup_steps!r}."
-        )
+    _check_total_steps(total_steps, warmup_steps)
     if step < warmup_steps:
         return _warmup(step, max_lr, warmup_steps)
     if step > total_steps:

@@ -18,13 +18,6 @@ from transformers import BertModel as HFBertModel  # noqa: E402
 from llm_from_scratch.bert import BertConfig, BertForMaskedLM, BertModel  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from intra-op threads on a shared 2-core runner. Restored afterwards.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def hf_config(**kw):

@@ -25,13 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=16, dropout=0.1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: threads only add synchronisation overhead.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _tokens(n=4000, vocab=20, seed=0):

@@ -19,14 +19,6 @@ from llm_from_scratch.gpt import GPT, GPTConfig, generate  # noqa: E402
 from llm_from_scratch.generate import sample_next_token, top_k_filter, top_p_filter  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from intra-op threads, and on a shared 2-core CI runner the thread
-    # pool's synchronisation costs more than the matmuls. Restored after this module.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

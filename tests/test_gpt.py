@@ -22,14 +22,6 @@ from llm_from_scratch.gpt import (  # noqa: E402
     to_hf_gpt2,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from intra-op threads, and on a shared 2-core CI runner the thread
-    # pool's synchronisation costs more than the matmuls. Restored after this module.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 TINY = dict(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64)

@@ -20,12 +20,6 @@ from llm_from_scratch.train import (TrainConfig, TrainingDiverged, enable_gradie
 CFG = GPTConfig(vocab_size=24, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _model(seed=0, config=CFG):
