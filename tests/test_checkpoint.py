@@ -271,9 +271,12 @@ def test_state_file_that_runs_code_when_unpickled_is_refused(tmp_path, writer):
     with pytest.raises(CheckpointError, match="refused to load"):
         ckpt.load_state(tmp_path)
     assert not marker.exists()
-    # the file is live: a plain unpickle (what weights_only=True prevents) would have run it
-    with open(tmp_path / "state.pt", "rb") as f:
-        torch.load(f, weights_only=False) if writer == "torch.save" else pickle.load(f)
+    # The payload is live: a plain unpickle (what weights_only=True prevents) runs it. Shown with
+    # pickle alone, so that nothing in the course ever calls torch.load without weights_only=True.
+    with open(tmp_path / "live.pkl", "wb") as f:
+        pickle.dump(payload, f)
+    with open(tmp_path / "live.pkl", "rb") as f:
+        pickle.load(f)
     assert marker.exists()
 
 
