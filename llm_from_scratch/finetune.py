@@ -515,6 +515,10 @@ class FinetuneConfig:
     progress: bool = False
     keep_best: bool = True  # evaluate on task.validation during training and keep the best weights
     evals: int = 5  # how many times (evenly spaced) to evaluate on validation when keep_best
+    # Sequence heads (genre, year). None: "mean" on a GPT, "cls" on BERT. A character GPT's last state
+    # mostly encodes the next character; the mean over the passage carried the genre and year signal
+    # (benchmarks/RESULTS.md, "Fine-tuning"). "last" is the head classes' own default on a GPT.
+    pooling: str | None = None
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -648,14 +652,21 @@ class FinetuneResult:
                 "seconds": round(self.seconds, 1)}
 
 
+def sequence_pooling(backbone: nn.Module, config: FinetuneConfig) -> str:
+    """The pooling ``build_model`` gives a sequence head: ``config.pooling``, else mean on a GPT, [CLS] on BERT."""
+    return config.pooling or ("mean" if is_causal(backbone) else "cls")
+
+
 def build_model(task, backbone: nn.Module, config: FinetuneConfig, crf: bool = True) -> nn.Module:
     """The head the task needs on ``backbone`` (tagging: a CRFTagger, or a softmax TokenTagger)."""
     if task.kind == "classification":
-        return SequenceClassifier(backbone, task.num_labels, dropout=config.dropout)
+        return SequenceClassifier(backbone, task.num_labels, pooling=sequence_pooling(backbone, config),
+                                  dropout=config.dropout)
     if task.kind == "regression":
         ys = torch.tensor([float(e.label) for e in task.train])
         std = float(ys.std()) if len(ys) > 1 and float(ys.std()) > 0 else 1.0
-        return SequenceRegressor(backbone, dropout=config.dropout, target_mean=float(ys.mean()), target_std=std)
+        return SequenceRegressor(backbone, pooling=sequence_pooling(backbone, config), dropout=config.dropout,
+                                 target_mean=float(ys.mean()), target_std=std)
     if task.kind == "tagging":
         if crf:
             return CRFTagger(backbone, task.label_names, dropout=config.dropout)

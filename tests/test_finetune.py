@@ -255,6 +255,26 @@ def test_keep_best_restores_the_best_validation_weights():
     assert final == pytest.approx(best_seen)  # the model returned is the one that scored best
 
 
+def test_build_model_pooling_mean_on_a_gpt_unless_asked():
+    """The fine-tuning pipeline pools a GPT by the mean over real tokens (config.pooling=None), BERT by [CLS];
+    the mean is checked by hand, with right padding, on the built classifier."""
+    task = _toy_task()
+    gpt = tiny_gpt(vocab=2)
+    clf = FT.build_model(task, gpt, FT.FinetuneConfig(dropout=0.0)).eval()
+    assert clf.pooling == "mean"
+    assert FT.build_model(task, gpt, FT.FinetuneConfig(pooling="last")).pooling == "last"
+    assert FT.build_model(task, tiny_bert(), FT.FinetuneConfig()).pooling == "cls"
+    reg_task = Task("toy-reg", "regression", [TextExample("ab", 1.0), TextExample("ba", 3.0)], [], [], ())
+    assert FT.build_model(reg_task, gpt, FT.FinetuneConfig()).pooling == "mean"
+    ids = torch.tensor([[0, 1, 1, 0, 0], [1, 0, 1, 1, 0]])
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    with torch.no_grad():
+        logits, _ = clf(ids, mask)
+        h = gpt.forward_hidden(ids)
+        by_hand = torch.stack([h[0, :3].mean(0), h[1].mean(0)])  # padded positions 3, 4 of row 0 left out
+        assert torch.allclose(logits, clf.head(by_hand), atol=1e-5)
+
+
 def test_cli_end_to_end(tmp_path, shakespeare, capsys):
     """`finetune` on a checkpoint written like `pretrain` writes one, prints metrics beside the baseline."""
     from llm_from_scratch import checkpoint as ckpt

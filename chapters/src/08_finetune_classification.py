@@ -224,7 +224,11 @@ print("LoRA layers left after merging:", sum(isinstance(m, LoRALinear) for m in 
 # `finetune.finetune_task` puts the head on a copy of the backbone, sets up the method, trains with the
 # course's training loop (`train.train`: AdamW, warmup + cosine, gradient clipping) and evaluates on the
 # test plays. Fresh parameters (the head, LoRA's matrices) take a larger learning rate (2e-3) than
-# pretrained ones (3e-4). Times and scores vary by machine, so nbval does not compare this cell.
+# pretrained ones (3e-4). One change from section 6: `finetune_task` pools a GPT by the **mean** over the
+# passage's real tokens (`FinetuneConfig.pooling`, "mean" by default on a GPT). A character GPT's last
+# state is mostly about the next character; on a CPU-size backbone the mean carried the genre (test
+# accuracy 0.42 against the last token's 0.34, majority class 0.40; `benchmarks/RESULTS.md`).
+# Times and scores vary by machine, so nbval does not compare this cell.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -331,8 +335,9 @@ assert adapted.metrics["perplexity"] < adapted.baseline["perplexity"]
 #    number of trainable parameters? Where does it stop paying?
 # 2. **How many layers?** Compare `last-n` with `n_layers` = 1, 2, and all of them (it is then `full`
 #    without the embeddings). Which layers carry genre?
-# 3. **Pooling.** Build `SequenceClassifier(backbone, 3, pooling="mean")`: averaging over all positions
-#    of a causal model mixes states that read 1, 2, ... tokens. Better or worse than the last token, and why?
+# 3. **Pooling.** Rerun section 8 with `FinetuneConfig(pooling="last")`: the last token is the only state
+#    that read the whole passage, the mean mixes states that read 1, 2, ... tokens. Which scores better
+#    on a character model, and why?
 # 4. **From the command line.** `python -m llm_from_scratch finetune --task genre --checkpoint
 #    runs/shakespeare-char-cpu --method lora --out runs/genre-lora` does sections 8 and 9 in one go (and
 #    `--task poems` section 11), printing the test metrics beside the baseline's.

@@ -124,7 +124,7 @@ print("backbone:", source)
 # %% [markdown]
 # ## 4. The head: `llm_from_scratch.finetune.SequenceRegressor`
 #
-# The same backbone and pooling as chapter 08 (the last real token of a causal GPT), and a linear layer
+# The same backbone and pooling as chapter 08's runs (the mean over a GPT's real tokens), and a linear layer
 # to **one** number. Years are around 1600 with a spread of about 6: a fresh head would start by
 # predicting ~0, and the first gradients would be enormous. So the head predicts the **standardised**
 # target $z = (y - \mu)/\sigma$ and outputs $\mu + \sigma z$. Its weights start at zero: at step 0 every
