@@ -173,6 +173,14 @@ def _generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
+def micro_batch_index(first_index: int, micro: int, rank: int, world_size: int) -> int:
+    """Which micro-batch of the run rank ``rank`` reads at micro-step ``micro`` of a step whose first
+    micro-batch (over all ranks) is ``first_index``. From step 0 with K micro-steps and W ranks,
+    ``first_index = s·K·W``, so the index is ``(s·K + m)·W + r``: W ranks with one micro-step each read
+    exactly the batches that one rank with W micro-steps reads."""
+    return first_index + micro * world_size + rank
+
+
 def lm_batches(tokens: torch.Tensor, block_size: int, batch_size: int, seed: int = 0) -> Callable[[int], tuple]:
     """``i -> (x, y)``: ``batch_size`` windows of ``block_size`` tokens at random offsets
     (``lm_data.get_batch``), y = x shifted by one; x, y: (batch_size, block_size).
@@ -705,7 +713,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
             step_loss = torch.zeros((), device=device)
             step_tokens = 0
             for micro in range(config.grad_accum):
-                index = next_index + micro * info.world_size + info.rank
+                index = micro_batch_index(next_index, micro, info.rank, info.world_size)
                 batch = _to_device(train_batches(index), device)
                 step_tokens += _tokens_in(batch) * info.world_size
                 last_micro = micro == config.grad_accum - 1

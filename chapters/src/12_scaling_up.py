@@ -235,10 +235,19 @@ print("same gradients with and without checkpointing")
 # (`tests/test_distributed.py` checks it to $10^{-5}$):
 
 # %%
-def batch_index(step, micro, rank, world, accum):
+from llm_from_scratch.train import micro_batch_index
+
+
+def batch_index(step, micro, rank, world, accum):  # the formula above
     return (step * accum + micro) * world + rank
 
 
+# The loop calls micro_batch_index with the step's first index, s·K·W: the same numbers.
+for world, accum in [(2, 1), (1, 2), (2, 2)]:
+    for s in range(3):
+        for m in range(accum):
+            for r in range(world):
+                assert micro_batch_index(s * accum * world, m, r, world) == batch_index(s, m, r, world, accum)
 print("2 processes, 1 micro-step:", [[batch_index(s, 0, r, 2, 1) for r in range(2)] for s in range(3)])
 print("1 process, 2 micro-steps: ", [[batch_index(s, m, 0, 1, 2) for m in range(2)] for s in range(3)])
 
