@@ -5,6 +5,9 @@ nbval compares against.
     python tools/build_notebooks.py                 # every chapter
     python tools/build_notebooks.py 03_attention    # one or more, by name (with or without .py)
     python tools/build_notebooks.py --no-execute    # convert only (outputs left empty)
+    python tools/build_notebooks.py --full 08_finetune_classification --out-dir runs/full
+        # the full setting (LFS_SMOKE unset: full-size models and data; a GPU, or a long CPU run),
+        # written to runs/full/ so that the committed SMOKE outputs stay as they are
 """
 
 from __future__ import annotations
@@ -24,23 +27,28 @@ SRC = ROOT / "chapters" / "src"
 OUT = ROOT / "chapters"
 
 
-def build(src: Path, execute: bool, timeout: int) -> float:
+def build(src: Path, execute: bool, timeout: int, full: bool = False, out_dir: Path = OUT) -> float:
     nb = jupytext.read(src)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata.pop("jupytext", None)
     start = time.perf_counter()
     if execute:
-        os.environ.setdefault("LFS_SMOKE", "1")
+        if full:
+            os.environ.pop("LFS_SMOKE", None)
+        else:
+            os.environ.setdefault("LFS_SMOKE", "1")
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(OUT)}})
         client.execute()
     elapsed = time.perf_counter() - start
-    for cell in nb.cells:
-        # Timestamps and ids that change on every run would make every rebuild a diff.
+    for i, cell in enumerate(nb.cells):
+        # Timestamps and random ids that change on every run would make every rebuild a diff.
         cell.metadata.pop("execution", None)
+        cell.id = f"cell-{i:03d}"
     nbformat.validate(nb)
-    nbformat.write(nb, OUT / (src.stem + ".ipynb"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_dir / (src.stem + ".ipynb"))
     return elapsed
 
 
@@ -49,7 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="chapters to build (default: all)")
     parser.add_argument("--no-execute", action="store_true")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    parser.add_argument("--full", action="store_true",
+                        help="run the full setting (LFS_SMOKE unset) instead of the CI one; needs --out-dir")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="where to write the executed notebooks (default: chapters/)")
     args = parser.parse_args(argv)
+    out_dir = (args.out_dir if args.out_dir is not None else OUT).resolve()
+    if args.full and out_dir == OUT.resolve():
+        parser.error("--full writes full-setting outputs; give --out-dir (e.g. runs/full) so that the "
+                     "committed chapters/ keep the CI outputs nbval compares against")
     sources = sorted(SRC.glob("[0-9][0-9]_*.py"))
     if args.names:
         wanted = {n.removesuffix(".py").removesuffix(".ipynb") for n in args.names}
@@ -59,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no such chapter source in {SRC}: {sorted(missing)}", file=sys.stderr)
             return 2
     for src in sources:
-        elapsed = build(src, execute=not args.no_execute, timeout=args.timeout)
+        elapsed = build(src, execute=not args.no_execute, timeout=args.timeout, full=args.full, out_dir=out_dir)
         print(f"{src.stem}: {elapsed:.1f} s")
     return 0
 

@@ -84,9 +84,9 @@ print({k: round(v, 4) for k, v in baseline.items()})
 # %% [markdown]
 # ## 3. The backbone
 #
-# In the full setting we start from chapter 07's checkpoint (`runs/shakespeare-char-cpu`, a character
-# GPT) when it is there, and otherwise pretrain a 6-layer character GPT on the training plays first
-# (minutes on a GPU). Under CI (`LFS_SMOKE=1`) a 2-layer GPT pretrained for a few seconds stands in:
+# In the full setting we start from the character GPT of chapter 07's command line,
+# `runs/shakespeare-char-cpu` (`make demo` writes it in about 5 minutes on two CPU cores), when it is
+# there, and otherwise pretrain a 6-layer character GPT on the training plays first (minutes on a GPU). Under CI (`LFS_SMOKE=1`) a 2-layer GPT pretrained for a few seconds stands in:
 # it has learned little, and CI only checks that every step below runs.
 
 # %%
@@ -248,6 +248,24 @@ if not SMOKE:  # the full setting: fine-tuning must beat the majority class
     assert max(r.metrics["macro_f1"] for r in results.values()) > baseline["macro_f1"]
 
 # %% [markdown]
+# Under CI the backbone has barely trained, so the table above only shows that every method runs. In
+# the full setting (the `make demo` checkpoint, all 12,637 training passages of 256 characters, each
+# read through the backbone's 64-character context, 1,500 steps of 32; two CPU cores, 17 minutes for
+# the whole chapter) we measured on the 2,633 passages of the five test plays:
+#
+# | method | accuracy | macro-F1 | trainable parameters | time (2 CPU cores) |
+# |---|---|---|---|---|
+# | majority class (history) | 0.202 | 0.112 | 0 | — |
+# | full | 0.449 | 0.443 | 812,675 | 371 s |
+# | frozen | 0.425 | 0.405 | 387 | 103 s |
+# | last-n (n = 1) | 0.445 | 0.435 | 198,915 | 137 s |
+# | LoRA (r = 8) | **0.474** | **0.461** | 65,923 | 321 s |
+#
+# The training plays hold slightly more history passages than comedy ones, but the test plays hold
+# only one history, so the majority class scores badly there; the best constant in hindsight (comedy,
+# 40% of the test passages) would get 0.400 / 0.190, and every method beats that too. LoRA, training
+# 8% of the parameters, is the best here: with 27 training plays, fewer free parameters overfit less.
+#
 # ## 9. Where the mistakes are: the confusion matrix
 #
 # Row t, column p counts the test passages of true genre t that the model called p. The diagonal is
@@ -329,6 +347,9 @@ print(f"perplexity on the held-out sonnets: {adapted.baseline['perplexity']:.2f}
 assert adapted.metrics["perplexity"] < adapted.baseline["perplexity"]
 
 # %% [markdown]
+# In the full setting (the `make demo` checkpoint, 500 LoRA steps) the held-out sonnets' perplexity
+# went from 5.26 to 4.74: 10% lower, after training 65,536 parameters on 124 sonnets.
+#
 # ## What to try
 #
 # 1. **Rank and α.** Rerun LoRA with `lora_r` = 1, 4, 16 and 64. How does the accuracy move with the

@@ -114,7 +114,7 @@ except ValueError as e:
     print("Pearson r of the baseline:", e)
 
 # %% [markdown]
-# The backbone is chapter 08's: chapter 07's checkpoint, or a GPT pretrained here (a few seconds of it under CI).
+# The backbone is chapter 08's: `runs/shakespeare-char-cpu` (from `make demo`), or a GPT pretrained here (a few seconds of it under CI).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -161,8 +161,8 @@ for m, r in results.items():
 for r in results.values():
     assert r.metrics["rmse"] > 0 and r.metrics["rmse"] < 100
     assert r.metrics["pearson_r"] != r.metrics["pearson_r"] or -1 <= r.metrics["pearson_r"] <= 1  # NaN if constant
-if not SMOKE:  # the full setting: did reading the passage beat knowing only the mean?
-    print("beats the training mean:", min(r.metrics["rmse"] for r in results.values()) < base["rmse"])
+if not SMOKE:  # the full setting: reading the passage must beat knowing only the mean
+    assert min(r.metrics["rmse"] for r in results.values()) < base["rmse"]
 
 # %% [markdown]
 # Do not expect much here. A passage of a few lines carries little evidence of its date, the labels
@@ -171,12 +171,26 @@ if not SMOKE:  # the full setting: did reading the passage beat knowing only the
 # back towards the mean. That is why each run keeps the weights that scored best on the validation
 # plays (`keep_best`), and why the baseline is hard to beat by much.
 #
+# Under CI the backbone has learned almost nothing and the table above shows only that the code runs.
+# In the full setting (the `make demo` checkpoint, all 12,637 training passages, 1,500 steps of 32;
+# the whole chapter took 17 minutes on one CPU core) we measured, on the 2,633 passages of the five test plays:
+#
+# | | RMSE (years) | Pearson r |
+# |---|---|---|
+# | training mean | 5.708 | — |
+# | full fine-tuning | **5.290** | **0.394** |
+# | LoRA (r = 8) | 5.359 | 0.368 |
+#
+# Better than the mean by 0.4 years, and the guesses rank the plays (r ≈ 0.4); far from reading a date
+# off a page.
+#
 # ## 6. Predictions against the truth
 #
 # Each dot is a test passage: its play's true year across, the model's guess up. A perfect model puts
 # every dot on the diagonal. Look at the **vertical spread**: the guesses huddle around the training
 # mean far more than the true years do. That is MSE's reward at work: when the input says little, the
-# safest guess is the middle.
+# safest guess is the middle. (In the full setting the guesses spread 3.1 years, standard deviation,
+# against the truth's 5.5.)
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -226,6 +226,21 @@ if not SMOKE:  # the full setting: the CRF tagger beats the gazetteer on plays i
     assert crf_run.metrics["f1"] > base["f1"]
 
 # %% [markdown]
+# Under CI the backbone has barely trained and the taggers mostly answer `O`. In the full setting (the
+# `make demo` checkpoint, all 12,854 training sentences, 1,500 steps of 32; 16 minutes for the whole
+# chapter on one CPU core) we measured on the five test plays, scored on the words that fit the
+# backbone's 64-character context (the gazetteer on the same words):
+#
+# | | P | R | F1 | invalid BIO |
+# |---|---|---|---|---|
+# | gazetteer (training plays' names) | 0.869 | 0.341 | 0.490 | 0 |
+# | softmax tagger | 0.769 | **0.789** | **0.779** | 0 |
+# | CRF tagger | **0.850** | 0.672 | 0.751 | 0 |
+#
+# Both taggers find names they never saw in training: recall doubles the gazetteer's. Here the softmax
+# tagger edges out the CRF in F1 and, trained on this much data, writes no invalid sequence either:
+# the CRF's guarantee matters most where the per-word evidence is weak (under CI, or with less data).
+#
 # **Invalid BIO sequences.** The last column counts the words where a tagger wrote `I-X` without a
 # `B-X` or `I-X` before it. The softmax tagger can do it whenever one word's best tag disagrees with its
 # neighbour's; the constrained CRF has 0 by construction. (`metrics.entity_scores` follows CoNLL and
