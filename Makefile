@@ -39,7 +39,7 @@ unit: install-dev
 	LFS_SMOKE=1 $(BIN)/python -m pytest tests -ra
 
 nbval: install-dev
-	LFS_SMOKE=1 $(BIN)/python -m pytest --nbval chapters --nbval-sanitize-with tests/nbval_sanitize.cfg -q
+	LFS_SMOKE=1 $(BIN)/python -m pytest --nbval chapters --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=300 -q
 
 lab: install-dev
 	$(BIN)/jupyter lab chapters

@@ -29,6 +29,8 @@ def test_notebook_is_built_from_its_source(src: Path):
     built = nbformat.read(ipynb, as_version=4)
     assert _cells(built) == _cells(jupytext.read(src)), (
         f"{ipynb.name} is stale: its cells differ from {src.relative_to(ROOT)}; run `NB={src.stem} make notebooks`")
+    assert [c.id for c in built.cells] == [f"cell-{i:03d}" for i in range(len(built.cells))], (
+        f"{ipynb.name} was not written by tools/build_notebooks.py (random cell ids); run `NB={src.stem} make notebooks`")
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
@@ -51,3 +53,30 @@ def test_chapter_follows_the_conventions(src: Path):
     assert "seed" in second.source, "cell 2: seeds"
     assert any(c.cell_type == "markdown" and "What to try" in c.source for c in nb.cells[-3:]), \
         "a chapter ends with 'What to try'"
+
+
+def _build_notebooks_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "tools" / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_full_setting_build_refuses_to_overwrite_the_committed_outputs(capsys):
+    # The full setting's outputs (minutes of training, machine-dependent scores) must never replace
+    # the CI outputs that nbval compares against.
+    tool = _build_notebooks_tool()
+    with pytest.raises(SystemExit) as exc:
+        tool.main(["--full", "00_setup"])
+    assert exc.value.code == 2
+    assert "--out-dir" in capsys.readouterr().err
+
+
+def test_full_setting_build_writes_into_out_dir_with_stable_ids(tmp_path):
+    tool = _build_notebooks_tool()
+    assert tool.main(["--full", "--no-execute", "--out-dir", str(tmp_path), "00_setup"]) == 0
+    nb = nbformat.read(tmp_path / "00_setup.ipynb", as_version=4)
+    assert _cells(nb) == _cells(jupytext.read(ROOT / "chapters" / "src" / "00_setup.py"))
+    assert [c.id for c in nb.cells] == [f"cell-{i:03d}" for i in range(len(nb.cells))]  # stable ids: no diff
