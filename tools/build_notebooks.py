@@ -21,6 +21,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "chapters" / "src"
@@ -38,9 +39,16 @@ def build(src: Path, execute: bool, timeout: int, full: bool = False, out_dir: P
             os.environ.pop("LFS_SMOKE", None)
         else:
             os.environ.setdefault("LFS_SMOKE", "1")
+        # A full-setting chapter trains for many minutes: show which cell is running.
+        cells = tqdm(total=len(nb.cells), desc=src.stem, unit="cell", leave=False)
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(OUT)}})
-        client.execute()
+                                resources={"metadata": {"path": str(OUT)}},
+                                on_cell_executed=lambda cell, cell_index, execute_reply: cells.update(
+                                    cell_index + 1 - cells.n))
+        try:
+            client.execute()
+        finally:
+            cells.close()
     elapsed = time.perf_counter() - start
     for i, cell in enumerate(nb.cells):
         # Timestamps and random ids that change on every run would make every rebuild a diff.
