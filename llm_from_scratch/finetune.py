@@ -52,6 +52,7 @@ import torch
 import torch.nn as nn
 
 from llm_from_scratch import metrics as M
+from llm_from_scratch.crf import CRF, bio_violations
 from llm_from_scratch.lora import apply_lora
 from llm_from_scratch.losses import cross_entropy, mse_loss
 
@@ -331,8 +332,6 @@ class CRFTagger(TokenTagger):
     def __init__(self, backbone: nn.Module, tag_names: Sequence[str], dropout: float = 0.0,
                  bio_constraints: bool = True):
         super().__init__(backbone, len(tag_names), dropout)
-        from llm_from_scratch.crf import CRF
-
         self.tag_names = tuple(tag_names)
         self.crf = CRF.with_bio_constraints(self.tag_names) if bio_constraints else CRF(len(tag_names))
 
@@ -586,10 +585,14 @@ def regression_metrics(y_true, y_pred) -> dict:
     return {"rmse": M.rmse(y_true, y_pred), "pearson_r": r}
 
 
-def tagging_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
+def tagging_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], tag_names: Sequence[str]) -> dict:
+    """Entity-level P/R/F1, plus how often ``pred`` breaks BIO: ``bio_violations`` counts the
+    offending positions (an ``I-X`` after neither ``B-X`` nor ``I-X``), ``invalid_sequences`` the
+    sentences with at least one."""
     s = M.entity_scores(gold, pred)
+    per_sequence = [bio_violations(p, tag_names) for p in pred]
     return {"precision": s.precision, "recall": s.recall, "f1": s.f1,
-            "bio_violations": sum(M.count_bio_violations(p) for p in pred)}
+            "bio_violations": sum(per_sequence), "invalid_sequences": sum(v > 0 for v in per_sequence)}
 
 
 def task_metrics(task, data: EncodedExamples, predictions: list) -> dict:
@@ -602,7 +605,7 @@ def task_metrics(task, data: EncodedExamples, predictions: list) -> dict:
         names = task.label_names
         gold = [[names[i] for i in g] for g in data.labels]
         pred = [[names[i] for i in p] for p in predictions]
-        return tagging_metrics(gold, pred)
+        return tagging_metrics(gold, pred, task.label_names)
     raise ValueError(f"no metrics for task kind {task.kind!r}")
 
 
@@ -625,7 +628,7 @@ def baseline_metrics(task, data: EncodedExamples | None = None) -> dict:
             names = task.label_names
             gold = [[names[i] for i in g] for g in data.labels]
             pred = [gaz.tag(task.test[k].tokens[:len(g)]) for k, g in zip(data.kept, gold)]
-        return tagging_metrics(gold, pred)
+        return tagging_metrics(gold, pred, task.label_names)
     raise ValueError(f"no baseline for task kind {task.kind!r}")
 
 

@@ -223,20 +223,3 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], 
         per_type[t] = (*_prf(c, npred, ng), ng)
     p, r, f = _prf(len(correct), len(pred_set), len(gold_set))
     return EntityScores(p, r, f, len(pred_set), len(gold_set), len(correct), per_type)
-
-
-def count_bio_violations(tags: Sequence[str]) -> int:
-    """Number of positions where an ``I-X`` follows neither ``B-X`` nor ``I-X``.
-
-    Such a sequence cannot be produced by BIO labelling; a softmax tagger that picks each tag
-    alone can produce it, a CRF with BIO-constrained transitions cannot.
-    """
-    n, prev = 0, "O"
-    for tag in tags:
-        prefix, t = _split_tag(tag)
-        if prefix == "I":
-            pp, pt = _split_tag(prev)
-            if pp == "O" or pt != t:
-                n += 1
-        prev = tag
-    return n

@@ -127,6 +127,18 @@ def test_token_tagger_and_crf_tagger():
 # ---------------------------------------------------------------------------- freezing and methods
 
 
+def test_tagging_metrics_count_invalid_positions_and_sentences():
+    gold = [["B-PER", "I-PER", "O"], ["B-LOC", "O", "O"], ["O", "O"]]
+    pred = [["B-PER", "I-PER", "O"],  # right, valid
+            ["I-LOC", "O", "I-PER"],  # two orphan I- tags in one sentence
+            ["O", "I-LOC"]]  # one
+    m = FT.tagging_metrics(gold, pred, TAG_NAMES)
+    assert (m["bio_violations"], m["invalid_sequences"]) == (3, 2)
+    # by hand: gold spans PER(0,2), LOC(0,1); predicted PER(0,2), LOC(0,1), PER(2,3), LOC(1,2) (CoNLL reads
+    # an orphan I-X as a start): 2 correct of 4 predicted, 2 of 2 gold
+    assert (m["precision"], m["recall"]) == (0.5, 1.0) and m["f1"] == pytest.approx(2 / 3)
+
+
 def test_freeze_unfreeze_last_and_count():
     gpt = tiny_gpt(n_layer=3)
     total = sum(p.numel() for p in gpt.parameters())
