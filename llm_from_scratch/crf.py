@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from llm_from_scratch.metrics import split_bio_tag
+
 # The score given to a forbidden transition. Finite, so that the forward algorithm, the loss and its
 # gradient never meet inf − inf = NaN (a gold path through a forbidden transition gets a huge but finite
 # loss); large enough that exp(IMPOSSIBLE) is exactly 0 in float32. Viterbi uses −inf (max is safe with it).
@@ -37,23 +39,13 @@ REDUCTIONS = ("sum", "mean", "token_mean", "none")
 # ---- the BIO scheme ---------------------------------------------------------------------------------------
 
 
-def _parse_bio(name: str) -> tuple[str, str | None]:
-    """'O' -> ('O', None); 'B-PER' -> ('B', 'PER'); 'I-LOC' -> ('I', 'LOC')."""
-    if name == "O":
-        return "O", None
-    prefix, sep, entity = name.partition("-")
-    if sep != "-" or prefix not in ("B", "I") or not entity:
-        raise ValueError(f"tag {name!r} is not in the BIO scheme: expected 'O', 'B-<type>' or 'I-<type>'")
-    return prefix, entity
-
-
 def bio_allowed(tag_names: Sequence[str]) -> tuple[Tensor, Tensor]:
     """Which starts and transitions the BIO scheme allows: (allowed_start (K,), allowed_transitions (K, K)).
 
     I-X may only follow B-X or I-X: a sequence cannot start with I-X, and O -> I-X and
     B-Y/I-Y -> I-X (Y ≠ X) are forbidden. Everything else (any tag -> O or B-X, any end) is allowed.
     """
-    parsed = [_parse_bio(n) for n in tag_names]
+    parsed = [split_bio_tag(n) for n in tag_names]
     k = len(parsed)
     allowed_start = torch.tensor([prefix != "I" for prefix, _ in parsed])
     allowed = torch.ones(k, k, dtype=torch.bool)

@@ -139,8 +139,8 @@ def pearson_r(x, y) -> float:
 
 # ----------------------------------------------------------------------------- entities (BIO)
 
-def _split_tag(tag: str) -> tuple[str, str | None]:
-    """'B-PER' -> ('B', 'PER'), 'O' -> ('O', None)."""
+def split_bio_tag(tag: str) -> tuple[str, str | None]:
+    """'B-PER' -> ('B', 'PER'), 'I-LOC' -> ('I', 'LOC'), 'O' -> ('O', None); anything else is an error."""
     if tag == "O":
         return "O", None
     prefix, sep, kind = tag.partition("-")
@@ -167,7 +167,7 @@ def bio_spans(tags: Sequence[str], strict: bool = False) -> list[tuple[str, int,
     kind: str | None = None  # type of the entity being read, None outside one
     start = 0
     for i, tag in enumerate(tags):
-        prefix, t = _split_tag(tag)
+        prefix, t = split_bio_tag(tag)
         continues = prefix == "I" and kind == t
         if kind is not None and not continues:
             spans.append((kind, start, i))
