@@ -80,6 +80,30 @@ def bio_violations(tag_sequence: Sequence[int | str], tag_names: Sequence[str]) 
     return count
 
 
+def check_right_padded(mask: Tensor) -> Tensor:
+    """``mask`` (B, T) as booleans, after checking that it is a right-padding mask: each row is
+    True for its first ``length ≥ 1`` tokens and False after. Accepts bool or 0/1 values.
+
+    The CRF's recursions and last-token pooling both read position ``length − 1`` of each row, so a
+    left-padded or holey mask would silently give wrong answers: it is an error instead.
+    """
+    if mask.dim() != 2:
+        raise ValueError(f"mask must be (B, T), got shape {tuple(mask.shape)}")
+    if mask.dtype != torch.bool:
+        if not ((mask == 0) | (mask == 1)).all():
+            raise ValueError("mask must be boolean (or 0/1): True on real tokens, False on padding")
+        mask = mask.bool()
+    if mask.shape[0] and not mask[:, 0].all():
+        bad = (~mask[:, 0]).nonzero().flatten().tolist()
+        raise ValueError(f"sequences {bad} start with padding (mask[:, 0] is False): every sequence needs "
+                         "at least one token and the padding must be on the right")
+    if (mask[:, 1:] & ~mask[:, :-1]).any():
+        bad = (mask[:, 1:] & ~mask[:, :-1]).any(dim=1).nonzero().flatten().tolist()
+        raise ValueError(f"the mask of sequences {bad} is not contiguous, i.e. not right-padded (a real token "
+                         "after padding): it must be True for the first `length` tokens and False after")
+    return mask
+
+
 # ---- the CRF ---------------------------------------------------------------------------------------------
 
 
@@ -168,18 +192,7 @@ class CRF(nn.Module):
         else:
             if tuple(mask.shape) != (b, t):
                 raise ValueError(f"mask must have shape (B, T) = {(b, t)} like the emissions, got {tuple(mask.shape)}")
-            if mask.dtype != torch.bool:
-                if mask.is_floating_point() or not ((mask == 0) | (mask == 1)).all():
-                    raise ValueError("mask must be boolean (or integers 0/1): True on real tokens, False on padding")
-                mask = mask.bool()
-            if b and not mask[:, 0].all():
-                bad = (~mask[:, 0]).nonzero().flatten().tolist()
-                raise ValueError(f"sequences {bad} start with padding (mask[:, 0] is False): every sequence needs "
-                                 "at least one token and the padding must be on the right")
-            if (mask[:, 1:] & ~mask[:, :-1]).any():
-                bad = (mask[:, 1:] & ~mask[:, :-1]).any(dim=1).nonzero().flatten().tolist()
-                raise ValueError(f"the mask of sequences {bad} is not contiguous (a real token after padding): "
-                                 "the mask must be True for the first `length` tokens and False after (right padding)")
+            mask = check_right_padded(mask)
         if tags is not None:
             if tuple(tags.shape) != (b, t):
                 raise ValueError(f"tags must have shape (B, T) = {(b, t)} like the emissions, got {tuple(tags.shape)}")

@@ -52,7 +52,7 @@ import torch
 import torch.nn as nn
 
 from llm_from_scratch import metrics as M
-from llm_from_scratch.crf import CRF, bio_violations
+from llm_from_scratch.crf import CRF, bio_violations, check_right_padded
 from llm_from_scratch.lora import apply_lora
 from llm_from_scratch.losses import cross_entropy, mse_loss
 
@@ -79,15 +79,6 @@ def unfreeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def transformer_blocks(model: nn.Module) -> nn.ModuleList:
-    """The backbone's list of transformer blocks (GPT's ``transformer.h``, BERT's ``layers``): the
-    longest ``nn.ModuleList`` in the model."""
-    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
-    if not lists:
-        raise ValueError(f"{type(model).__name__} has no nn.ModuleList of transformer blocks to unfreeze")
-    return max(lists, key=len)
-
-
 def _final_norm(model: nn.Module) -> nn.Module | None:
     """The LayerNorm after the last block (GPT's ``transformer.ln_f``), if the model has one."""
     for name, m in model.named_modules():
@@ -100,11 +91,15 @@ def unfreeze_last(model: nn.Module, n_layers: int) -> nn.Module:
     """Let the last ``n_layers`` transformer blocks train, and the final LayerNorm that follows them
     (GPT's ``ln_f``: it rescales what those blocks output). Other parameters are left as they are:
     call ``freeze`` first to train only those. ``n_layers=0`` unfreezes the final LayerNorm only."""
+    from llm_from_scratch.train import transformer_blocks
+
     blocks = transformer_blocks(model)
+    if not blocks:
+        raise ValueError(f"{type(model).__name__} has no nn.ModuleList of transformer blocks to unfreeze")
     if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 0 <= n_layers <= len(blocks):
         raise ValueError(f"n_layers must be an integer in [0, {len(blocks)}] (the model has {len(blocks)} blocks), "
                          f"got {n_layers!r}")
-    for block in list(blocks)[len(blocks) - n_layers:]:
+    for block in blocks[len(blocks) - n_layers:]:
         unfreeze(block)
     norm = _final_norm(model)
     if norm is not None:
@@ -159,18 +154,6 @@ def backbone_hidden(backbone: nn.Module, input_ids: torch.Tensor, attention_mask
     return backbone(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
 
 
-def _check_right_padded(attention_mask: torch.Tensor) -> torch.Tensor:
-    mask = attention_mask.bool()
-    if mask.dim() != 2:
-        raise ValueError(f"attention_mask must be (B, T), got shape {tuple(mask.shape)}")
-    if not mask[:, 0].all():
-        raise ValueError("a sequence starts with padding or is empty: pad on the right, and give every text >= 1 token")
-    if (mask[:, 1:] & ~mask[:, :-1]).any():
-        raise ValueError("attention_mask is not right-padded (a real token after a pad): last-token pooling "
-                         "reads position length-1, so pad on the right")
-    return mask
-
-
 def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
     """One vector per sequence from hidden states (B, T, H) -> (B, H).
 
@@ -183,7 +166,7 @@ def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooli
     B, T, _ = hidden.shape
     if attention_mask is None:
         attention_mask = torch.ones(B, T, dtype=torch.bool, device=hidden.device)
-    mask = _check_right_padded(attention_mask)
+    mask = check_right_padded(attention_mask)
     if pooling == "cls":
         return hidden[:, 0]
     if pooling == "last":

@@ -28,7 +28,7 @@ from typing import Protocol
 import torch
 from torch.utils.data import Dataset
 
-IGNORE_INDEX = -100
+from llm_from_scratch.losses import IGNORE_INDEX
 
 
 class Encoder(Protocol):

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
-IGNORE_INDEX = -100
+from llm_from_scratch.losses import IGNORE_INDEX, cross_entropy
 
 # The split of the selected tokens: [MASK] / random token / unchanged (BERT, Devlin et al. 2019).
 MASK_FRACTION = 0.8
@@ -166,11 +166,7 @@ def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     if targets.numel() == 0:
         return logits.sum() * 0.0  # defined zero, with a graph (see the docstring)
 
-    # Only the masked rows matter: select them before the softmax over V (for BERT, ~15% of the work).
-    z = logits[masked].float()  # (N, V); float32 so that a bf16/fp16 model gets an accurate loss
-    # log P(w_i | ...) = z_{w_i} − log Σ_v exp z_v. Shifting every z by its row's max m changes
-    # nothing mathematically, but makes the largest exponent exp(0): no overflow for huge logits.
-    shifted = z - z.max(dim=-1, keepdim=True).values.detach()
-    log_normaliser = torch.log(torch.exp(shifted).sum(dim=-1))
-    log_prob_target = shifted.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - log_normaliser
-    return -log_prob_target.mean()
+    # Only the masked rows matter: select them before the softmax over V (for BERT, ~15% of the work),
+    # in float32 so that a bf16/fp16 model gets an accurate loss. cross_entropy shifts each row by its
+    # max before exponentiating (log Σ exp z = m + log Σ exp(z − m)): no overflow for huge logits.
+    return cross_entropy(logits[masked].float(), targets)

@@ -77,7 +77,7 @@ import torch.nn.functional as F
 from llm_from_scratch import checkpoint as ckpt
 from llm_from_scratch.device import Precision, select_device, select_precision
 from llm_from_scratch.lm_data import StridedWindowDataset, as_token_tensor, get_batch
-from llm_from_scratch.optim import warmup_cosine
+from llm_from_scratch.optim import set_lr, warmup_cosine
 from llm_from_scratch.utils import seed_everything
 
 __all__ = [
@@ -387,9 +387,11 @@ def setup_distributed(device: str | None = None) -> DistInfo:
     return DistInfo(rank, local_rank, world)
 
 
-def _blocks(model: nn.Module) -> list[nn.Module]:
-    """The repeated blocks of a model (the largest ModuleList): the unit FSDP shards."""
-    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
+def transformer_blocks(model: nn.Module) -> list[nn.Module]:
+    """The repeated blocks of a model: its longest non-empty ``nn.ModuleList`` (GPT's ``transformer.h``,
+    BERT's ``layers``, also inside a fine-tuning head); ``[]`` if it has none. The unit that FSDP
+    shards, gradient checkpointing wraps and ``finetune.unfreeze_last`` counts from the end."""
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
     return list(max(lists, key=len)) if lists else []
 
 
@@ -497,7 +499,7 @@ def saved_activation_bytes(fn: Callable[[], torch.Tensor], model: nn.Module | No
 def enable_gradient_checkpointing(model: nn.Module) -> int:
     """Recompute each block's activations during backward instead of keeping them.
 
-    The forward of every repeated block (see ``_blocks``) runs under ``torch.utils.checkpoint``:
+    The forward of every repeated block (see ``transformer_blocks``) runs under ``torch.utils.checkpoint``:
     only the block's input is saved; backward runs the block's forward again to get the rest.
     Activation memory drops from O(L · per-block) to O(L · block input + one block), for about one
     extra forward pass of compute. Parameter names are unchanged (the forward is wrapped in place).
@@ -505,7 +507,7 @@ def enable_gradient_checkpointing(model: nn.Module) -> int:
     """
     from torch.utils.checkpoint import checkpoint
 
-    blocks = _blocks(model)
+    blocks = transformer_blocks(model)
     for block in blocks:
         original = block.forward
 
@@ -640,7 +642,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     ddp = info.enabled and not config.fsdp
     if info.enabled and config.fsdp:
         fully_shard = _fully_shard()
-        for block in _blocks(model):
+        for block in transformer_blocks(model):
             fully_shard(block)
         fully_shard(model)
     elif ddp:
@@ -707,9 +709,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     try:
         while step < config.max_steps:
             t0 = time.perf_counter()
-            lr = learning_rate(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = set_lr(optimizer, learning_rate(step, config))
             step_loss = torch.zeros((), device=device)
             step_tokens = 0
             for micro in range(config.grad_accum):

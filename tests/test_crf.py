@@ -237,3 +237,14 @@ def test_bad_input_gets_clear_errors():
         crf.nll(e, tags, reduction="avg")
     with pytest.raises(ValueError, match="tag names"):
         crf.apply_bio_constraints(BIO_TAGS)
+
+
+def test_check_right_padded_is_shared_by_the_crf_and_pooling():
+    from llm_from_scratch.crf import check_right_padded
+
+    assert check_right_padded(torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])).tolist() == [
+        [True, True, False], [True, False, False]]
+    with pytest.raises(ValueError, match="sequences \\[1\\] is not contiguous"):
+        check_right_padded(torch.tensor([[1, 1, 1], [1, 0, 1]]))
+    with pytest.raises(ValueError, match="\\(B, T\\)"):
+        check_right_padded(torch.ones(3, dtype=torch.bool))

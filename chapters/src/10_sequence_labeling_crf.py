@@ -38,7 +38,7 @@ import torch
 
 from llm_from_scratch import finetune as FT
 from llm_from_scratch import metrics as M
-from llm_from_scratch.crf import CRF, bio_allowed, bio_violations
+from llm_from_scratch.crf import CRF, IMPOSSIBLE, bio_allowed, bio_violations
 from llm_from_scratch.data import load_shakespeare, split_works
 from llm_from_scratch.tasks import TAG_NAMES, GazetteerTagger, names_task, parse_play, play_persons
 from llm_from_scratch.utils import seed_everything
@@ -256,8 +256,8 @@ if not SMOKE:  # the full setting: the CRF tagger beats the gazetteer on plays i
 # %%
 # NBVAL_IGNORE_OUTPUT
 learned = crf_run.model.crf
-trans = torch.where(learned.allowed_transitions, learned.transitions, torch.tensor(-1e4))
-shown = trans.detach().clamp(min=-3.0)  # forbidden = -10^4: shown at -3, the bottom of the scale
+trans = torch.where(learned.allowed_transitions, learned.transitions, torch.tensor(IMPOSSIBLE))
+shown = trans.detach().clamp(min=-3.0)  # forbidden = IMPOSSIBLE (-10^4): shown at -3, the bottom of the scale
 fig, ax = plt.subplots(figsize=(4.6, 3.8))
 im = ax.imshow(shown, cmap="viridis")
 ax.set_xticks(range(5), TAG_NAMES, rotation=45)

@@ -29,7 +29,6 @@ if "google.colab" in sys.modules:  # Colab: install the course package; a no-op 
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
-import json
 import math
 import subprocess
 import tempfile
@@ -235,7 +234,7 @@ print("same gradients with and without checkpointing")
 # (`tests/test_distributed.py` checks it to $10^{-5}$):
 
 # %%
-from llm_from_scratch.train import micro_batch_index
+from llm_from_scratch.train import micro_batch_index, read_history
 
 
 def batch_index(step, micro, rank, world, accum):  # the formula above
@@ -277,7 +276,7 @@ print(proc.stdout.replace(str(work_dir), "WORK"))
 assert proc.returncode == 0, proc.stderr[-2000:]
 
 # %%
-history = [json.loads(line) for line in (work_dir / "ddp" / "history.jsonl").read_text().splitlines()]
+history = read_history(work_dir / "ddp")
 print("files:", sorted(p.name for p in (work_dir / "ddp").iterdir()))
 print("history steps (written once, by rank 0):", [r["step"] for r in history])
 print("tokens seen at the end:", history[-1]["tokens_seen"], "= 10 steps x 2 ranks x 8 sequences x 32 tokens")
