@@ -109,12 +109,7 @@ def unfreeze_last(model: nn.Module, n_layers: int) -> nn.Module:
 
 def count_trainable_parameters(model: nn.Module) -> int:
     """Parameters that will train (``requires_grad``), each tensor counted once (tied weights share one)."""
-    seen, n = set(), 0
-    for p in model.parameters():  # .parameters() already yields a tied tensor once
-        if p.requires_grad and id(p) not in seen:
-            seen.add(id(p))
-            n += p.numel()
-    return n
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)  # .parameters() yields a tied tensor once
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -79,17 +79,20 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> torch.Te
     return M
 
 
+def _prf(correct: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    p = correct / n_pred if n_pred else 0.0
+    r = correct / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
 def precision_recall_f1_per_class(y_true, y_pred, num_classes: int | None = None) -> dict[str, list[float]]:
-    """Per-class precision, recall, F1 from the confusion matrix (0 where a ratio is 0/0)."""
-    M = confusion_matrix(y_true, y_pred, num_classes).double()
-    tp = M.diag()
-    predicted = M.sum(0)   # column sums: how often each class was predicted
-    actual = M.sum(1)      # row sums: how often each class is the truth
-    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
-    recall = torch.where(actual > 0, tp / actual.clamp(min=1), torch.zeros_like(tp))
-    denom = precision + recall
-    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-300), torch.zeros_like(tp))
-    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist()}
+    """Per-class precision TP/(TP+FP), recall TP/(TP+FN) and F1 = 2PR/(P+R) from the confusion matrix
+    (0 where a ratio is 0/0)."""
+    M = confusion_matrix(y_true, y_pred, num_classes)
+    # class c: TP = M[c, c], predicted c = column sum, truly c = row sum
+    scores = [_prf(int(M[c, c]), int(M[:, c].sum()), int(M[c, :].sum())) for c in range(M.shape[0])]
+    return {"precision": [p for p, _, _ in scores], "recall": [r for _, r, _ in scores], "f1": [f for _, _, f in scores]}
 
 
 def macro_f1(y_true, y_pred, num_classes: int | None = None) -> float:
@@ -190,13 +193,6 @@ class EntityScores:
     n_gold: int
     n_correct: int
     per_type: dict[str, tuple[float, float, float, int]]  # type -> (P, R, F1, n_gold)
-
-
-def _prf(correct: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
-    p = correct / n_pred if n_pred else 0.0
-    r = correct / n_gold if n_gold else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return p, r, f
 
 
 def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], strict: bool = False) -> EntityScores:

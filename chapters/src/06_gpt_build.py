@@ -396,24 +396,23 @@ That flesh is heir to: 'tis a consummation
 Devoutly to be wish'd. To die, to sleep;
 To sleep, perchance to dream—ay, there's the rub:
 """
-chars = sorted(set(text))
-stoi = {c: i for i, c in enumerate(chars)}
-encode = lambda s: torch.tensor([stoi[c] for c in s])  # noqa: E731
-decode = lambda ids: "".join(chars[i] for i in ids)  # noqa: E731
+from llm_from_scratch.lm_data import get_batch
+from llm_from_scratch.tokenizer import CharTokenizer
+
+tokenizer = CharTokenizer.fit(text)  # chapter 02's character tokenizer: the sorted set of characters
+encode = lambda s: torch.tensor(tokenizer.encode(s))  # noqa: E731
 data = encode(text)
-print(len(chars), "characters in the vocabulary,", len(data), "in the text")
+print(tokenizer.vocab_size, "characters in the vocabulary,", len(data), "in the text")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 seed_everything(0)
-char_gpt = GPT(GPTConfig(vocab_size=len(chars), block_size=64, n_layer=2, n_head=4, n_embd=64))
+char_gpt = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=2, n_head=4, n_embd=64))
 optimizer = torch.optim.AdamW(char_gpt.parameters(), lr=3e-3)
 steps = 150 if SMOKE else 1000
-losses = []
+losses, batch_rng = [], torch.Generator().manual_seed(0)
 for step in range(steps):
-    starts = torch.randint(0, len(data) - 65, (16,))
-    xb = torch.stack([data[s : s + 64] for s in starts])
-    yb = torch.stack([data[s + 1 : s + 65] for s in starts])
+    xb, yb = get_batch(data, 16, 64, batch_rng)  # chapter 02: 16 random windows, y = x shifted by one
     _, loss = char_gpt(xb, yb)
     optimizer.zero_grad()
     loss.backward()
@@ -434,7 +433,7 @@ start = encode("To be")[None]
 for name, kwargs in [("greedy", dict(temperature=0)), ("T=1.5", dict(temperature=1.5)),
                      ("T=1.0, top-p 0.8", dict(temperature=1.0, top_p=0.8))]:
     out = generate(char_gpt, start, 60, generator=torch.Generator().manual_seed(0), **kwargs)
-    print(f"--- {name}\n{decode(out[0].tolist())}")
+    print(f"--- {name}\n{tokenizer.decode(out[0].tolist())}")
 
 # %% [markdown]
 # ## 7. The KV cache
