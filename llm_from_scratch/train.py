@@ -84,6 +84,7 @@ __all__ = [
     "TrainConfig", "TrainResult", "TrainingDiverged", "DistInfo", "train", "lm_loss", "evaluate_lm",
     "lm_batches", "eval_batches", "saved_activation_bytes", "enable_gradient_checkpointing", "shuffled_batches", "configure_optimizer", "learning_rate", "autocast",
     "setup_distributed", "plot_history", "read_history", "load_gpt_checkpoint", "flops_per_token", "mfu", "H100_BF16_PEAK_FLOPS",
+    "transformer_blocks", "micro_batch_index",
 ]
 
 H100_BF16_PEAK_FLOPS = 989e12  # H100 SXM, dense bf16 tensor-core peak (no sparsity)
