@@ -39,7 +39,7 @@ import torch
 from llm_from_scratch import finetune as FT
 from llm_from_scratch import metrics as M
 from llm_from_scratch.crf import CRF, IMPOSSIBLE, bio_allowed, bio_violations
-from llm_from_scratch.data import load_shakespeare, split_works
+from llm_from_scratch.data import load_shakespeare
 from llm_from_scratch.tasks import TAG_NAMES, GazetteerTagger, names_task, parse_play, play_persons
 from llm_from_scratch.utils import seed_everything
 SMOKE = os.environ.get("LFS_SMOKE") == "1"
