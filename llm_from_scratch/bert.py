@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from llm_from_scratch.attention import MultiHeadAttention
-from llm_from_scratch.gpt import _load_mapped, load_hf_checkpoint
+from llm_from_scratch.gpt import load_hf_checkpoint, load_mapped_weights
 
 __all__ = ["BertConfig", "BertEmbeddings", "BertLayer", "BertModel", "BertForMaskedLM"]
 
@@ -340,5 +340,5 @@ def _from_hf_bert(cls, source, config: BertConfig | None):
         warnings.warn("the checkpoint has no pooler (pooler.dense.*): BertModel.pooler keeps its random "
                       "initialisation; train it or use sequence_output[:, 0]", stacklevel=3)
         expected = [k for k in expected if not k.startswith("pooler.")]
-    _load_mapped(model, ours, expected, mapped, unexpected, "BERT")
+    load_mapped_weights(model, ours, expected, mapped, unexpected, "BERT")
     return model

@@ -31,12 +31,14 @@ import io
 import json
 import os
 import pickle
+import random
 import shutil
 import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors import safe_open
@@ -374,3 +376,57 @@ def check_compatible(directory: str | os.PathLike, saved_config: dict, *, model:
         if diff:
             raise CheckpointError(f"checkpoint {directory} was made with another configuration: {diff}. "
                                   "Resume with the settings it was trained with, or start a fresh run in another directory.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Random-number state (for an exact resume: dropout masks continue where they stopped)
+
+
+def rng_state(device: torch.device) -> dict:
+    """The torch, Python, numpy (and CUDA) generator states, in types ``weights_only`` loading accepts."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        # numpy's state holds an ndarray, which weights_only loading refuses: store plain values
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
+                  int(np_state[3]), float(np_state[4])],
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"].cpu())
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+
+# ----------------------------------------------------------------------------------------------
+# A GPT from a run folder
+
+
+def load_gpt_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu"):
+    """(model, tokenizer, config) from a checkpoint written by :func:`train` for a ``gpt.GPT``.
+
+    The model is rebuilt from ``config["model"]`` (``GPTConfig.from_dict``), its weights loaded from
+    ``model.safetensors``, and put in eval mode on ``device``. Errors are :class:`CheckpointError`.
+    """
+    from llm_from_scratch.gpt import GPT, GPTConfig
+
+    config = load_config(directory)
+    try:
+        model_config = GPTConfig.from_dict(config["model"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory}/config.json has no usable GPT configuration ({e})") from None
+    model = GPT(model_config)
+    load_into(model, directory)
+    tokenizer = load_tokenizer(directory)
+    return model.to(device).eval(), tokenizer, config

@@ -1,22 +1,9 @@
-"""Fine-tuning a pretrained backbone: task heads, freezing, LoRA, and the ``finetune`` command.
+"""Fine-tuning a pretrained backbone: freezing, LoRA, the fine-tuning procedure, and loading the result.
 
-A backbone maps token ids (B, T) to hidden states h (B, T, H): a GPT (``forward_hidden``, causal) or
-a BERT (``BertModel``, bidirectional). A head turns h into what the task needs:
+The task heads (``SequenceClassifier``, ``SequenceRegressor``, ``TokenTagger``, ``CRFTagger``) and
+pooling live in :mod:`llm_from_scratch.heads` (re-exported here). This module chooses what trains,
+encodes a task's examples, trains with the course's loop, and scores the result beside a baseline.
 
-- ``SequenceClassifier``: pool h to one vector per text, then logits z = W h_pool + b (B, C);
-  L_cls(θ) = −Σᵢ log P(yᵢ | xᵢ; θ) with P = softmax(z)                      (``losses.cross_entropy``)
-- ``SequenceRegressor``: f(x) = w·h_pool + b, one number per text;
-  L_reg(θ) = Σᵢ (yᵢ − f(xᵢ; θ))²                                            (``losses.mse_loss``)
-  (trained on standardised targets (y − μ)/σ: the same minimiser, gradients of a sane size)
-- ``TokenTagger``: one softmax over the tags at every word, independently;
-  L = −Σᵢ Σₜ log P(yᵢₜ | xᵢ)
-- ``CRFTagger``: the same emission scores fed to a linear-chain CRF (``llm_from_scratch.crf``), which
-  scores whole tag sequences: L_crf(θ) = −Σᵢ log P(yᵢ | xᵢ; θ), P(y | x) = exp(score(x, y)) / Z(x).
-
-Pooling (``pool_hidden``): a causal GPT's only position that has seen the whole text is its **last real
-token** (with right padding, index = length − 1, never a pad); BERT sees both ways, so its **[CLS]**
-(position 0) or the **mean** over real tokens work. For word-level tagging, a word is represented by
-its last sub-token in a GPT (the first one has not seen the rest of the word) and its first in a BERT.
 
 Which parameters train (``setup_method``):
 
@@ -31,16 +18,16 @@ lora       the head + low-rank updates of every attention and     r·(in+out) pe
            MLP matrix
 =========  ====================================================  =====================================
 
-Command line (``python -m llm_from_scratch finetune``)::
+Saving and loading: ``finetune --out DIR`` (``python -m llm_from_scratch finetune``) writes a
+checkpoint folder (``model.safetensors``, ``config.json``, ``tokenizer/``) whose config records the
+task, the method and what the head predicts; :func:`load_finetuned` reads it back.
 
-    finetune --task genre|year|names|poems --checkpoint DIR --method full|frozen|last-n|lora --out DIR
-
-prints the test metrics beside the baseline's and saves the fine-tuned model (LoRA merged) to DIR.
+Text the tokenizer cannot encode (a character a character-level tokenizer never saw) is an error that
+names the characters: fine-tuning never drops characters silently.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -52,12 +39,17 @@ import torch
 import torch.nn as nn
 
 from llm_from_scratch import metrics as M
-from llm_from_scratch.crf import CRF, bio_violations, check_right_padded
+from llm_from_scratch.crf import bio_violations
+from llm_from_scratch.distributed import transformer_blocks
+from llm_from_scratch.heads import (POOLINGS, CRFTagger, SequenceClassifier, SequenceRegressor,  # noqa: F401
+                                    TaskHead, TokenTagger, backbone_hidden, default_pooling, gather_words,
+                                    hidden_size, is_causal, pool_hidden)
+from llm_from_scratch.backbones import course_backbone, pretrain_small_gpt  # noqa: F401 (re-exported)
+from llm_from_scratch.encoding import (EncodedExamples, encode_examples, encode_text,  # noqa: F401 (re-exported)
+                                       encode_words, pad, safe_encode)
 from llm_from_scratch.lora import apply_lora
-from llm_from_scratch.losses import cross_entropy, mse_loss
 
 METHODS = ("full", "frozen", "last-n", "lora")
-POOLINGS = ("last", "cls", "mean")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -91,8 +83,6 @@ def unfreeze_last(model: nn.Module, n_layers: int) -> nn.Module:
     """Let the last ``n_layers`` transformer blocks train, and the final LayerNorm that follows them
     (GPT's ``ln_f``: it rescales what those blocks output). Other parameters are left as they are:
     call ``freeze`` first to train only those. ``n_layers=0`` unfreezes the final LayerNorm only."""
-    from llm_from_scratch.train import transformer_blocks
-
     blocks = transformer_blocks(model)
     if not blocks:
         raise ValueError(f"{type(model).__name__} has no nn.ModuleList of transformer blocks to unfreeze")
@@ -117,214 +107,6 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# ------------------------------------------------------------------------------------------------
-# Backbones and pooling.
-# ------------------------------------------------------------------------------------------------
-
-
-def is_causal(backbone: nn.Module) -> bool:
-    """A GPT (has ``forward_hidden``) reads left to right; a BERT reads both ways."""
-    return hasattr(backbone, "forward_hidden")
-
-
-def hidden_size(backbone: nn.Module) -> int:
-    """H of the backbone's hidden states: ``config.n_embd`` (GPT) or ``config.hidden_size`` (BERT)."""
-    cfg = getattr(backbone, "config", None)
-    for name in ("n_embd", "hidden_size"):
-        if cfg is not None and hasattr(cfg, name):
-            return int(getattr(cfg, name))
-    raise ValueError(f"cannot tell the hidden size of a {type(backbone).__name__}: it has no config.n_embd "
-                     "(GPT) or config.hidden_size (BERT)")
-
-
-def backbone_hidden(backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                    token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-    """Hidden states (B, T, H) of a GPT or a BERT backbone.
-
-    A GPT needs no attention mask with right padding: causal attention means a real token never
-    looks right, at the pads. A BERT gets the mask so that no token attends to a pad.
-    """
-    if is_causal(backbone):
-        return backbone.forward_hidden(input_ids)
-    return backbone(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-
-
-def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
-    """One vector per sequence from hidden states (B, T, H) -> (B, H).
-
-    - "last": h at the last real token, index = Σₜ mask − 1 (right padding; a pad is never read)
-    - "cls":  h at position 0 (BERT's [CLS])
-    - "mean": Σₜ mask·h / Σₜ mask, the average over real tokens
-    """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    B, T, _ = hidden.shape
-    if attention_mask is None:
-        attention_mask = torch.ones(B, T, dtype=torch.bool, device=hidden.device)
-    mask = check_right_padded(attention_mask)
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "last":
-        last = mask.sum(dim=1) - 1  # (B,)
-        return hidden[torch.arange(B, device=hidden.device), last]
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(dim=1) / m.sum(dim=1)
-
-
-class _Head(nn.Module):
-    """A backbone plus a dropout; the subclasses add the output layer."""
-
-    def __init__(self, backbone: nn.Module, pooling: str | None = None, dropout: float = 0.0):
-        super().__init__()
-        self.backbone = backbone
-        self.causal = is_causal(backbone)
-        self.pooling = pooling or ("last" if self.causal else "cls")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.causal and self.pooling == "cls":
-            raise ValueError("pooling='cls' on a GPT reads the first token, which has seen nothing of the text "
-                             "after it; use 'last' (or 'mean')")
-        self.hidden_size = hidden_size(backbone)
-        self.dropout = nn.Dropout(dropout)
-
-    def pooled(self, input_ids, attention_mask=None, token_type_ids=None) -> torch.Tensor:
-        h = backbone_hidden(self.backbone, input_ids, attention_mask, token_type_ids)
-        return self.dropout(pool_hidden(h, attention_mask, self.pooling))
-
-    def head_parameters(self) -> list[nn.Parameter]:
-        """The parameters that are not the backbone's (they always train)."""
-        backbone_ids = {id(p) for p in self.backbone.parameters()}
-        return [p for p in self.parameters() if id(p) not in backbone_ids]
-
-
-class SequenceClassifier(_Head):
-    """Backbone + pooling + a linear layer: input_ids (B, T) -> logits (B, num_classes).
-
-    forward(input_ids, attention_mask=None, labels=None, token_type_ids=None) -> (logits, loss);
-    loss = L_cls averaged over the batch, None without labels.
-    """
-
-    def __init__(self, backbone: nn.Module, num_classes: int, pooling: str | None = None, dropout: float = 0.0):
-        super().__init__(backbone, pooling, dropout)
-        if num_classes < 2:
-            raise ValueError(f"a classifier needs num_classes >= 2, got {num_classes}")
-        self.num_classes = num_classes
-        self.head = nn.Linear(self.hidden_size, num_classes)
-        nn.init.normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
-
-    def forward(self, input_ids, attention_mask=None, labels=None, token_type_ids=None):
-        logits = self.head(self.pooled(input_ids, attention_mask, token_type_ids))
-        loss = cross_entropy(logits, labels) if labels is not None else None
-        return logits, loss
-
-    @torch.no_grad()
-    def predict(self, input_ids, attention_mask=None, token_type_ids=None, **_) -> list[int]:
-        return self(input_ids, attention_mask, token_type_ids=token_type_ids)[0].argmax(-1).tolist()
-
-
-class SequenceRegressor(_Head):
-    """Backbone + pooling + a linear layer to one number: input_ids (B, T) -> predictions (B,).
-
-    The layer predicts the standardised target z = (y − target_mean) / target_std, and the output is
-    target_mean + target_std · z: in years, say, while the loss sees numbers of order 1.
-    forward(...) -> (predictions (B,), loss = L_reg on z averaged over the batch, or None).
-    """
-
-    def __init__(self, backbone: nn.Module, pooling: str | None = None, dropout: float = 0.0,
-                 target_mean: float = 0.0, target_std: float = 1.0):
-        super().__init__(backbone, pooling, dropout)
-        if not target_std > 0:
-            raise ValueError(f"target_std must be > 0, got {target_std}")
-        self.head = nn.Linear(self.hidden_size, 1)
-        # w = 0, b = 0: z = 0 at the start, every prediction is the training mean (the baseline), and
-        # training can only move away from it where the data says so.
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-        self.register_buffer("target_mean", torch.tensor(float(target_mean)))
-        self.register_buffer("target_std", torch.tensor(float(target_std)))
-
-    def forward(self, input_ids, attention_mask=None, labels=None, token_type_ids=None):
-        z = self.head(self.pooled(input_ids, attention_mask, token_type_ids)).squeeze(-1)  # (B,)
-        loss = None
-        if labels is not None:
-            loss = mse_loss(z, (labels.to(z.dtype) - self.target_mean) / self.target_std)
-        return self.target_mean + self.target_std * z, loss
-
-    @torch.no_grad()
-    def predict(self, input_ids, attention_mask=None, token_type_ids=None, **_) -> list[float]:
-        return self(input_ids, attention_mask, token_type_ids=token_type_ids)[0].tolist()
-
-
-def gather_words(hidden: torch.Tensor, word_index: torch.Tensor) -> torch.Tensor:
-    """Hidden states at the word positions: (B, T, H), (B, W) -> (B, W, H)."""
-    return hidden.gather(1, word_index.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
-
-
-class TokenTagger(_Head):
-    """A softmax over the tags at every word, each word on its own: -> emissions (B, W, num_tags).
-
-    forward(input_ids, attention_mask=None, labels=None, word_index=None, word_mask=None, ...)
-    -> (emissions, loss). ``word_index`` (B, W) gives the token that represents each word (without
-    it, every token is a word); ``labels`` (B, W) holds -100 where there is no word.
-    """
-
-    def __init__(self, backbone: nn.Module, num_tags: int, dropout: float = 0.0):
-        super().__init__(backbone, pooling=None, dropout=dropout)
-        self.num_tags = num_tags
-        self.head = nn.Linear(self.hidden_size, num_tags)
-        nn.init.normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
-
-    def emissions(self, input_ids, attention_mask=None, word_index=None, word_mask=None, token_type_ids=None):
-        """(emissions (B, W, K), mask (B, W) bool)."""
-        h = backbone_hidden(self.backbone, input_ids, attention_mask, token_type_ids)
-        if word_index is None:
-            word_index = torch.arange(h.size(1), device=h.device).expand(h.size(0), -1)
-            word_mask = attention_mask if attention_mask is not None else torch.ones_like(word_index)
-        elif word_mask is None:
-            word_mask = torch.ones_like(word_index)
-        return self.head(self.dropout(gather_words(h, word_index))), word_mask.bool()
-
-    def forward(self, input_ids, attention_mask=None, labels=None, word_index=None, word_mask=None,
-                token_type_ids=None):
-        e, mask = self.emissions(input_ids, attention_mask, word_index, word_mask, token_type_ids)
-        loss = None
-        if labels is not None:
-            labels = torch.where(mask, labels, torch.full_like(labels, -100))
-            loss = cross_entropy(e.reshape(-1, self.num_tags), labels.reshape(-1))
-        return e, loss
-
-    @torch.no_grad()
-    def predict(self, input_ids, attention_mask=None, word_index=None, word_mask=None, token_type_ids=None,
-                **_) -> list[list[int]]:
-        e, mask = self.emissions(input_ids, attention_mask, word_index, word_mask, token_type_ids)
-        best = e.argmax(-1)
-        return [row[:n].tolist() for row, n in zip(best, mask.sum(1).tolist())]
-
-
-class CRFTagger(TokenTagger):
-    """The tagger's emission scores + a linear-chain CRF (BIO transitions forbidden where BIO forbids
-    them): the loss is the CRF's −log P(y | x) averaged over sentences, prediction is Viterbi."""
-
-    def __init__(self, backbone: nn.Module, tag_names: Sequence[str], dropout: float = 0.0,
-                 bio_constraints: bool = True):
-        super().__init__(backbone, len(tag_names), dropout)
-        self.tag_names = tuple(tag_names)
-        self.crf = CRF.with_bio_constraints(self.tag_names) if bio_constraints else CRF(len(tag_names))
-
-    def forward(self, input_ids, attention_mask=None, labels=None, word_index=None, word_mask=None,
-                token_type_ids=None):
-        e, mask = self.emissions(input_ids, attention_mask, word_index, word_mask, token_type_ids)
-        loss = self.crf.nll(e, labels, mask, reduction="mean") if labels is not None else None
-        return e, loss
-
-    @torch.no_grad()
-    def predict(self, input_ids, attention_mask=None, word_index=None, word_mask=None, token_type_ids=None,
-                **_) -> list[list[int]]:
-        e, mask = self.emissions(input_ids, attention_mask, word_index, word_mask, token_type_ids)
-        return self.crf.decode(e, mask)
-
 
 def setup_method(model: nn.Module, method: str, n_layers: int = 1, lora_r: int = 8, lora_alpha: float = 16.0) -> nn.Module:
     """Choose what trains (see the module docstring's table), in place; returns the model.
@@ -335,7 +117,7 @@ def setup_method(model: nn.Module, method: str, n_layers: int = 1, lora_r: int =
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     backbone = getattr(model, "backbone", model)
-    head_params = model.head_parameters() if isinstance(model, _Head) else []
+    head_params = model.head_parameters() if isinstance(model, TaskHead) else []
     if method == "frozen" and not head_params:
         raise ValueError("method 'frozen' trains only a task head, and this model has none (language modelling): "
                          "use 'full', 'last-n' or 'lora'")
@@ -351,119 +133,6 @@ def setup_method(model: nn.Module, method: str, n_layers: int = 1, lora_r: int =
         p.requires_grad_(True)
     return model
 
-
-# ------------------------------------------------------------------------------------------------
-# Turning examples into batches.
-# ------------------------------------------------------------------------------------------------
-
-
-def safe_encode(tokenizer, text: str) -> list[int]:
-    """``tokenizer.encode(text)``; a character the tokenizer cannot encode (a CharTokenizer fitted on
-    other text) is dropped instead of failing the whole example."""
-    try:
-        return list(tokenizer.encode(text))
-    except ValueError:
-        out = []
-        for ch in text:
-            try:
-                out += tokenizer.encode(ch)
-            except ValueError:
-                continue
-        return out
-
-
-def encode_text(tokenizer, text: str, text_pair: str | None = None, max_len: int | None = None) -> list[int]:
-    """Token ids of a text (a pair is joined by a newline), cut to its first ``max_len`` tokens."""
-    ids = safe_encode(tokenizer, text)
-    if text_pair is not None:
-        ids += safe_encode(tokenizer, "\n" + text_pair)
-    if not ids:
-        raise ValueError(f"the text {text[:40]!r} encodes to no tokens; drop it or use another tokenizer")
-    return ids[:max_len] if max_len else ids
-
-
-def encode_words(tokenizer, words: Sequence[str], max_len: int, word_position: str = "last") -> tuple[list[int], list[int]]:
-    """Token ids of words joined by spaces, and the index of the token that stands for each word:
-    its last token (``word_position="last"``, for a causal GPT) or its first ("first", for BERT).
-
-    Words that do not fit in ``max_len`` tokens are left out: ``len(positions)`` says how many fit.
-    """
-    if word_position not in ("last", "first"):
-        raise ValueError(f"word_position must be 'last' or 'first', got {word_position!r}")
-    ids, positions = [], []
-    for i, w in enumerate(words):
-        piece = safe_encode(tokenizer, (" " if i else "") + w) or safe_encode(tokenizer, " ")
-        if not piece or len(ids) + len(piece) > max_len:
-            break
-        positions.append(len(ids) + len(piece) - 1 if word_position == "last" else len(ids))
-        ids += piece
-    return ids, positions
-
-
-def pad(seqs: Sequence[Sequence], pad_value, dtype=torch.long) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad lists to the longest: (values (B, L), mask (B, L) True on real entries)."""
-    L = max(len(s) for s in seqs)
-    values = torch.full((len(seqs), L), pad_value, dtype=dtype)
-    mask = torch.zeros(len(seqs), L, dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        values[i, :len(s)] = torch.tensor(list(s), dtype=dtype)
-        mask[i, :len(s)] = True
-    return values, mask
-
-
-@dataclass
-class EncodedExamples:
-    """Examples encoded once: token ids, labels, and for tagging the word positions."""
-
-    kind: str
-    ids: list[list[int]]
-    labels: list
-    positions: list[list[int]] | None = None
-    kept: list[int] | None = None  # tagging: indices of the examples kept (one with no word that fits is dropped)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def collate(self, indices: Sequence[int], pad_id: int = 0) -> dict[str, torch.Tensor]:
-        """The batch of the examples at ``indices``: a dict for ``model(**batch)``."""
-        input_ids, mask = pad([self.ids[i] for i in indices], pad_id)
-        batch = {"input_ids": input_ids, "attention_mask": mask}
-        if self.kind == "classification":
-            batch["labels"] = torch.tensor([int(self.labels[i]) for i in indices], dtype=torch.long)
-        elif self.kind == "regression":
-            batch["labels"] = torch.tensor([float(self.labels[i]) for i in indices], dtype=torch.float32)
-        elif self.kind == "tagging":
-            batch["word_index"], batch["word_mask"] = pad([self.positions[i] for i in indices], 0)
-            batch["labels"], _ = pad([self.labels[i] for i in indices], -100)
-        return batch
-
-    def batches(self, batch_size: int, pad_id: int = 0) -> list[dict[str, torch.Tensor]]:
-        """All examples in order, in batches (for evaluation)."""
-        return [self.collate(range(i, min(i + batch_size, len(self))), pad_id) for i in range(0, len(self), batch_size)]
-
-
-def encode_examples(examples: Sequence, tokenizer, kind: str, max_len: int, label_names: Sequence[str] = (),
-                    word_position: str = "last") -> EncodedExamples:
-    """Encode ``tasks.TextExample`` (classification, regression) or ``tasks.TaggedExample`` (tagging)."""
-    if kind in ("classification", "regression"):
-        ids = [encode_text(tokenizer, e.text, e.text_pair, max_len) for e in examples]
-        return EncodedExamples(kind, ids, [e.label for e in examples])
-    if kind == "tagging":
-        tag_id = {t: i for i, t in enumerate(label_names)}
-        ids, labels, positions, kept = [], [], [], []
-        for k, e in enumerate(examples):
-            toks, pos = encode_words(tokenizer, e.tokens, max_len, word_position)
-            if not pos:
-                continue
-            unknown = [t for t in e.tags[:len(pos)] if t not in tag_id]
-            if unknown:
-                raise ValueError(f"tags {sorted(set(unknown))} are not in label_names {list(label_names)}")
-            ids.append(toks)
-            positions.append(pos)
-            labels.append([tag_id[t] for t in e.tags[:len(pos)]])
-            kept.append(k)
-        return EncodedExamples(kind, ids, labels, positions, kept)
-    raise ValueError(f"cannot encode examples of kind {kind!r}: expected classification, regression or tagging")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -517,7 +186,8 @@ def fit(model: nn.Module, train_data: EncodedExamples, config: FinetuneConfig, p
     """Train ``model`` (whose trainable parameters ``setup_method`` chose) on ``train_data`` with the
     course's training loop (``train.train``: AdamW, warmup + cosine, clipping). ``eval_fn(model) -> dict``
     runs ``config.evals`` times, evenly spaced (and after the last step). Returns the TrainResult."""
-    from llm_from_scratch.train import TrainConfig, shuffled_batches, train
+    from llm_from_scratch.lm_data import shuffled_batches
+    from llm_from_scratch.train import TrainConfig, train
 
     batch_size = min(config.batch_size, len(train_data))
     batches = shuffled_batches(len(train_data), batch_size, lambda idx: train_data.collate(idx, pad_id),
@@ -635,7 +305,7 @@ class FinetuneResult:
 
 def sequence_pooling(backbone: nn.Module, config: FinetuneConfig) -> str:
     """The pooling ``build_model`` gives a sequence head: ``config.pooling``, else mean on a GPT, [CLS] on BERT."""
-    return config.pooling or ("mean" if is_causal(backbone) else "cls")
+    return config.pooling or default_pooling(backbone, pipeline=True)
 
 
 def build_model(task, backbone: nn.Module, config: FinetuneConfig, crf: bool = True) -> nn.Module:
@@ -696,20 +366,24 @@ def finetune_task(task, backbone: nn.Module, tokenizer, config: FinetuneConfig, 
                           count_parameters(model), seconds, model, result.history)
 
 
+
 # ------------------------------------------------------------------------------------------------
 # Domain adaptation: a GPT pretrained on the plays, fine-tuned on the Sonnets.
 # ------------------------------------------------------------------------------------------------
 
 
 def lm_token_stream(examples: Sequence, tokenizer, separator: str = "\n\n") -> torch.Tensor:
-    """The texts of ``examples`` joined by ``separator``, encoded: a 1-D LongTensor."""
-    return torch.tensor(safe_encode(tokenizer, separator.join(e.text for e in examples)), dtype=torch.long)
+    """The texts of ``examples`` joined by ``separator``, as one token stream (``lm_data.encode_works``)."""
+    from llm_from_scratch.lm_data import encode_works
+
+    return encode_works([separator.join(e.text for e in examples)], tokenizer)
 
 
 @torch.no_grad()
 def perplexity(model: nn.Module, tokens: torch.Tensor, block_size: int | None = None, batch_size: int = 16) -> float:
     """exp(mean next-token NLL) of a GPT over a token stream, in non-overlapping windows."""
-    from llm_from_scratch.train import eval_batches, evaluate_lm
+    from llm_from_scratch.lm_data import eval_batches
+    from llm_from_scratch.train import evaluate_lm
 
     block_size = block_size or model.config.block_size
     block_size = min(block_size, tokens.numel() - 1)
@@ -720,7 +394,8 @@ def perplexity(model: nn.Module, tokens: torch.Tensor, block_size: int | None = 
 def adapt_lm(task, gpt: nn.Module, tokenizer, config: FinetuneConfig) -> FinetuneResult:
     """Fine-tune a GPT language model on ``task.train`` (the poems); perplexity on ``task.test``
     before (the baseline) and after."""
-    from llm_from_scratch.train import TrainConfig, lm_batches, train
+    from llm_from_scratch.lm_data import lm_batches
+    from llm_from_scratch.train import TrainConfig, train
 
     block = min(config.max_len, gpt.config.block_size)
     train_tokens = lm_token_stream(task.train, tokenizer)
@@ -737,109 +412,6 @@ def adapt_lm(task, gpt: nn.Module, tokenizer, config: FinetuneConfig) -> Finetun
     return FinetuneResult(task.name, config.method, {"perplexity": after}, {"perplexity": before},
                           count_trainable_parameters(gpt), count_parameters(gpt), seconds, gpt, result.history)
 
-
-# ------------------------------------------------------------------------------------------------
-# Backbones: a checkpoint of `pretrain`, or a small GPT pretrained here (CI).
-# ------------------------------------------------------------------------------------------------
-
-
-def encode_chars(tokenizer, text: str) -> torch.Tensor:
-    """``torch.tensor(tokenizer.encode(text))`` for a CharTokenizer, vectorised (a table lookup on the
-    code points: ~50x faster on the 3.5 M characters of the training plays)."""
-    import numpy as np
-
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    table = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
-    for ch, i in tokenizer.stoi.items():
-        if ord(ch) < len(table):
-            table[ord(ch)] = i
-    ids = table[codes]
-    if (ids < 0).any():
-        return torch.tensor(tokenizer.encode(text), dtype=torch.long)  # raises the tokenizer's own error
-    return torch.from_numpy(ids)
-
-
-def pretrain_small_gpt(works=None, steps: int = 150, n_layer: int = 2, n_head: int = 4, n_embd: int = 64,
-                       block_size: int = 128, batch_size: int = 16, lr: float = 3e-3, seed: int = 0,
-                       progress: bool = False):
-    """A character-level GPT pretrained for ``steps`` steps on the *training* plays only: a
-    stand-in backbone (seconds on a CPU) when chapter 07's checkpoint is not there. Returns
-    (GPT, CharTokenizer, final training loss)."""
-    from llm_from_scratch.data import corpus_text, load_shakespeare, split_works
-    from llm_from_scratch.gpt import GPT, GPTConfig
-    from llm_from_scratch.tokenizer import CharTokenizer
-    from llm_from_scratch.train import TrainConfig, lm_batches, train
-    from llm_from_scratch.utils import seed_everything
-
-    plays = split_works(load_shakespeare(progress=False) if works is None else works)["train"]
-    text = corpus_text(plays)
-    tok = CharTokenizer.fit(text)
-    seed_everything(seed)
-    gpt = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                        n_embd=n_embd, dropout=0.0))
-    tokens = encode_chars(tok, text)
-    tc = TrainConfig(max_steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(20, steps - 1),
-                     eval_every=steps, seed=seed, progress=progress, weight_decay=0.1)
-    result = train(gpt, lm_batches(tokens, block_size, batch_size, seed=seed), config=tc)
-    return gpt, tok, result.last.get("train_loss")
-
-
-def course_backbone(smoke: bool, checkpoint: str | Path | None = None, works=None, progress: bool = False):
-    """The pretrained GPT the fine-tuning chapters start from: (GPT, tokenizer, where it came from).
-
-    - ``smoke`` (CI): a 2-layer character GPT pretrained for 60 steps here (seconds; it has learned
-      little, which is fine: CI checks that the pipeline runs);
-    - otherwise chapter 07's checkpoint ``checkpoint`` (default ``runs/shakespeare-char-cpu``, looked
-      up from the repository root) if it exists, else a 6-layer character GPT with a 256-character
-      context pretrained here for 3000 steps on the training plays (minutes on a GPU).
-    """
-    if smoke:
-        gpt, tok, _ = pretrain_small_gpt(works, steps=60, n_layer=2, n_head=4, n_embd=64, block_size=64,
-                                         batch_size=16, lr=3e-3, progress=progress)
-        return gpt, tok, "a 2-layer character GPT pretrained for 60 steps (CI size)"
-    root = Path(__file__).resolve().parents[1]
-    path = Path(checkpoint) if checkpoint is not None else root / "runs" / "shakespeare-char-cpu"
-    if (path / "config.json").exists():
-        from llm_from_scratch.train import load_gpt_checkpoint
-
-        gpt, tok, _ = load_gpt_checkpoint(path)
-        return gpt.train(), tok, f"chapter 07's checkpoint {path.name}"
-    gpt, tok, _ = pretrain_small_gpt(works, steps=3000, n_layer=6, n_head=6, n_embd=384, block_size=256,
-                                     batch_size=64, lr=1e-3, progress=progress)
-    return gpt, tok, "a 6-layer character GPT pretrained for 3000 steps (no checkpoint found)"
-
-
-# ------------------------------------------------------------------------------------------------
-# The command line.
-# ------------------------------------------------------------------------------------------------
-
-
-def add_finetune_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``finetune`` to the ``python -m llm_from_scratch`` subcommands."""
-    p = subparsers.add_parser(
-        "finetune", help="fine-tune a pretrained GPT on a Shakespeare task and compare with the baseline",
-        description="Fine-tune a pretrained GPT checkpoint on a task made from the Shakespeare corpus "
-                    "(genre: classification, year: regression, names: CRF tagging, poems: language "
-                    "modelling on the Sonnets) and print the test metrics beside the baseline's.")
-    p.add_argument("--task", required=True, choices=["genre", "year", "names", "poems"])
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory written by `pretrain`")
-    p.add_argument("--method", default="full", choices=list(METHODS))
-    p.add_argument("--out", required=True, help="directory for the fine-tuned model and metrics.json")
-    p.add_argument("--n-layers", type=int, default=1, help="blocks to train with --method last-n")
-    p.add_argument("--lora-r", type=int, default=8)
-    p.add_argument("--lora-alpha", type=float, default=16.0)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=None, help="default: by method (see FinetuneConfig)")
-    p.add_argument("--max-len", type=int, default=256, help="tokens per example (at most the block size)")
-    p.add_argument("--max-per-work", type=int, default=None,
-                   help="examples per play at most (a quick run); default: all")
-    p.add_argument("--softmax", action="store_true", help="names: a softmax tagger instead of the CRF")
-    p.add_argument("--device", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=main_finetune)
-    return p
 
 
 def _fmt(v) -> str:
@@ -860,46 +432,109 @@ def format_comparison(result: FinetuneResult) -> str:
     return "\n".join(lines)
 
 
-def main_finetune(args: argparse.Namespace) -> int:
-    """The body of ``python -m llm_from_scratch finetune``."""
+
+# ------------------------------------------------------------------------------------------------
+# Saving a fine-tuned model and loading it back.
+# ------------------------------------------------------------------------------------------------
+
+HEAD_KINDS = {"classification": "classifier", "regression": "regressor", "tagging": "tagger",
+              "language_modeling": "language_model"}
+
+
+def head_info(task, model: nn.Module, config: FinetuneConfig) -> dict:
+    """What config.json records about a fine-tuned model: the task, the method, and what the head
+    predicts (``labels``; ``target_mean`` and ``target_std``; ``tag_names`` and whether a CRF decodes)."""
+    info = {"task": task.name, "kind": task.kind, "method": config.method, "backbone": "gpt",
+            "max_len": config.max_len, "lora_merged": config.method == "lora"}
+    if task.kind == "classification":
+        info.update(labels=list(task.label_names), pooling=model.pooling)
+    elif task.kind == "regression":
+        info.update(target_mean=float(model.target_mean), target_std=float(model.target_std), pooling=model.pooling)
+    elif task.kind == "tagging":
+        info.update(tag_names=list(task.label_names), crf=isinstance(model, CRFTagger))
+    return info
+
+
+def save_finetuned(directory: str | Path, model: nn.Module, tokenizer, info: dict, summary: dict | None = None) -> Path:
+    """Write a fine-tuned model as a checkpoint folder (``checkpoint.save_checkpoint``): LoRA merged
+    (W = W0 + (alpha/r)·BA, a plain model), the tokenizer, and ``config.json`` with ``finetune: info``."""
     from llm_from_scratch import checkpoint as ckpt
     from llm_from_scratch.lora import LoRALinear, merge_lora
-    from llm_from_scratch.tasks import load_task
+    from llm_from_scratch.tokenizer import tokenizer_info
 
-    from llm_from_scratch.train import load_gpt_checkpoint
-
-    gpt, tokenizer, _ = load_gpt_checkpoint(args.checkpoint, device="cpu")
-    gpt.train()
-    kwargs = {} if args.task == "poems" else {"max_per_work": args.max_per_work}
-    task = load_task(args.task, **kwargs)
-    config = FinetuneConfig(method=args.method, n_layers=args.n_layers, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-                            steps=args.steps, batch_size=args.batch_size, lr=args.lr, max_len=args.max_len,
-                            seed=args.seed, device=args.device, progress=not args.no_progress)
-    result = finetune_task(task, gpt, tokenizer, config, crf=not args.softmax)
-    print(format_comparison(result))
-    model = result.model
     if any(isinstance(m, LoRALinear) for m in model.modules()):
-        merge_lora(model)  # save a plain model: W = W0 + (alpha/r) BA
-    out = Path(args.out)
-    summary = {"task": task.name, "method": config.method, "metrics": result.metrics, "baseline": result.baseline,
-               "trainable_parameters": result.trainable_parameters, "seconds": result.seconds,
-               "finetune": asdict(config), "checkpoint": str(args.checkpoint)}
-    ckpt.save_checkpoint(out, weights=model.cpu(), tokenizer=tokenizer, state={"step": config.steps},
-                         config={"model": gpt.config.to_dict(), "tokenizer": ckpt.load_config(args.checkpoint).get("tokenizer"),
-                                 "finetune": json.loads(json.dumps(summary, default=str))})
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"saved the fine-tuned model and metrics.json to {out}")
-    return 0
+        merge_lora(model)
+    backbone = getattr(model, "backbone", model)
+    config = {"model": backbone.config.to_dict(), "tokenizer": tokenizer_info(tokenizer),
+              "finetune": json.loads(json.dumps({**info, **({"summary": summary} if summary else {})}, default=str))}
+    return ckpt.save_checkpoint(directory, weights=model.cpu().state_dict(), tokenizer=tokenizer,
+                                state={"step": int((summary or {}).get("steps", 0))}, config=config)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m llm_from_scratch.finetune ...``: the same command without the package's CLI."""
-    parser = argparse.ArgumentParser(prog="python -m llm_from_scratch.finetune")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_finetune_parser(sub)
-    args = parser.parse_args(["finetune", *(argv if argv is not None else __import__("sys").argv[1:])])
-    return args.func(args)
+def load_finetuned(directory: str | Path, device: str | torch.device = "cpu"):
+    """``(model, tokenizer, info)`` from a folder written by ``finetune --out DIR`` (:func:`save_finetuned`).
+
+    ``model``: the backbone with its head (LoRA merged, as saved), in eval mode on ``device``;
+    ``info``: ``task``, ``method``, ``kind`` and what the head predicts: ``labels`` (classification),
+    ``target_mean`` and ``target_std`` (regression), ``tag_names`` (tagging). For the poems task
+    (language modelling) the model is the fine-tuned GPT itself. Errors are ``CheckpointError``.
+    """
+    from llm_from_scratch import checkpoint as ckpt
+    from llm_from_scratch.gpt import GPT, GPTConfig
+
+    config = ckpt.load_config(directory)
+    info = config.get("finetune")
+    if not isinstance(info, dict) or "kind" not in info:
+        raise ckpt.CheckpointError(f"{directory} is not a fine-tuned model (its config.json has no 'finetune' "
+                                   "record); a pretraining run loads with checkpoint.load_gpt_checkpoint")
+    try:
+        backbone = GPT(GPTConfig.from_dict(config["model"]))
+        kind = info["kind"]
+        if kind == "classification":
+            model = SequenceClassifier(backbone, len(info["labels"]), pooling=info["pooling"])
+        elif kind == "regression":
+            model = SequenceRegressor(backbone, pooling=info["pooling"], target_mean=info["target_mean"],
+                                      target_std=info["target_std"])
+        elif kind == "tagging":
+            model = (CRFTagger(backbone, info["tag_names"]) if info.get("crf")
+                     else TokenTagger(backbone, len(info["tag_names"])))
+        elif kind == "language_modeling":
+            model = backbone
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ckpt.CheckpointError(f"{directory}/config.json has an unusable fine-tuning record ({e})") from None
+    ckpt.load_into(model, directory)
+    return model.to(device).eval(), ckpt.load_tokenizer(directory), info
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+@torch.no_grad()
+def predict_texts(model: nn.Module, tokenizer, info: dict, texts: Sequence[str]) -> list[dict]:
+    """What a model from :func:`load_finetuned` predicts for each text, as a dict:
+    ``{"label", "probability"}`` (classification), ``{"value"}`` (regression), ``{"words", "tags"}``
+    (tagging; words as ``tasks.word_tokenize`` splits them)."""
+    kind = info["kind"]
+    max_len = min(int(info.get("max_len", FinetuneConfig.max_len)), block_size_of(getattr(model, "backbone", model)))
+    device = next(model.parameters()).device
+    out = []
+    for text in texts:
+        if kind == "classification":
+            ids = torch.tensor([encode_text(tokenizer, text, max_len=max_len)], device=device)
+            p = torch.softmax(model(ids)[0][0].float(), dim=-1)
+            out.append({"label": info["labels"][int(p.argmax())], "probability": float(p.max())})
+        elif kind == "regression":
+            ids = torch.tensor([encode_text(tokenizer, text, max_len=max_len)], device=device)
+            out.append({"value": float(model(ids)[0][0])})
+        elif kind == "tagging":
+            from llm_from_scratch.tasks import word_tokenize
+
+            words = word_tokenize(text)
+            ids, positions = encode_words(tokenizer, words, max_len, "last")
+            if not positions:
+                raise ValueError(f"the text {text[:40]!r} holds no word to tag")
+            tags = model.predict(torch.tensor([ids], device=device),
+                                 word_index=torch.tensor([positions], device=device))[0]
+            out.append({"words": words[:len(tags)], "tags": [info["tag_names"][t] for t in tags]})
+        else:
+            raise ValueError(f"a {kind} model predicts no label: generate text with the sample command")
+    return out

@@ -296,7 +296,7 @@ class GPT(nn.Module):
                 raise ValueError("lm_head.weight differs from transformer.wte.weight: this GPT ties the "
                                  "output layer to the token embedding and cannot hold an untied lm_head")
         expected = [k for k in ours if k != "lm_head.weight"]  # tied: it *is* wte
-        _load_mapped(model, ours, expected, mapped, unexpected, "GPT-2")
+        load_mapped_weights(model, ours, expected, mapped, unexpected, "GPT-2")
         return model
 
     def to_hf_gpt2(self, directory, eos_token_id: int | None = None) -> Path:
@@ -370,7 +370,7 @@ def load_hf_checkpoint(source) -> tuple[dict[str, torch.Tensor], dict | None]:
     return _read_weights_folder(folder), json.loads((folder / "config.json").read_text())
 
 
-def _load_mapped(model, ours, expected, mapped, unexpected, what: str) -> None:
+def load_mapped_weights(model, ours, expected, mapped, unexpected, what: str) -> None:
     """Copy ``mapped`` {our key: (their key, tensor)} into ``model``, or raise naming every problem."""
     missing = [k for k in expected if k not in mapped]
     mismatched = [f"{their} {tuple(t.shape)} -> {key} {tuple(ours[key].shape)}"

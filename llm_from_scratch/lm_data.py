@@ -13,6 +13,9 @@ the window. One window of ``T`` tokens gives ``T`` training examples at once.
   ``ignore_index`` of ``F.cross_entropy``), so every target token is scored exactly once.
 - Splits are by *work* (``encode_splits`` uses ``data.split_works``): no line of a validation
   play is ever in the training stream, so validation loss measures generalisation to unseen text.
+- The training loop reads batches by index (``lm_batches``, ``shuffled_batches``): batch i is a pure
+  function of (seed, i), so a resumed run or another process can jump straight to it.
+- ``encode_works`` is the one place where texts become a token stream.
 - ``to_hf_dataset`` is the same windowing as a ``datasets.Dataset`` (tokenize with ``.map``, then
   group into windows with ``.map(batched=True)``) for the larger pipelines.
 
@@ -22,8 +25,9 @@ Windows) must import the class, which they cannot do for one defined in a notebo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset
@@ -76,6 +80,74 @@ def get_batch(tokens: torch.Tensor, batch_size: int, block_size: int, generator:
     if device is not None:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     return x, y
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches addressed by index (what train.train reads)
+
+
+def batch_generator(seed: int, index: int) -> torch.Generator:
+    """The generator of batch ``index``, seeded from (seed, index): batch i never depends on batch
+    i-1, so a resumed run or another rank can jump straight to it."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
+def lm_batches(tokens: torch.Tensor, block_size: int, batch_size: int, seed: int = 0) -> Callable[[int], tuple]:
+    """``i -> (x, y)``: ``batch_size`` windows of ``block_size`` tokens at random offsets
+    (:func:`get_batch`), y = x shifted by one; x, y: (batch_size, block_size).
+
+    The offsets of batch i come from a generator seeded with (seed, i), so batch i is the same in
+    every process and after a resume.
+    """
+    tokens = as_token_tensor(tokens)
+    get_batch(tokens, 1, block_size, torch.Generator())  # fail now, with get_batch's message, if too short
+
+    def batch(index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return get_batch(tokens, batch_size, block_size, batch_generator(seed, index))
+
+    return batch
+
+
+def eval_batches(tokens: torch.Tensor, block_size: int, batch_size: int,
+                 max_batches: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of :class:`StridedWindowDataset` windows: every token of the validation stream is
+    scored once. ``max_batches`` keeps that many batches, spread evenly over the stream (a cheap
+    estimate for evaluations during training); None keeps all.
+    """
+    windows = StridedWindowDataset(tokens, block_size)
+    groups = [list(range(i, min(i + batch_size, len(windows)))) for i in range(0, len(windows), batch_size)]
+    if max_batches is not None and len(groups) > max_batches:
+        keep = torch.linspace(0, len(groups) - 1, max_batches).round().long().tolist()
+        groups = [groups[i] for i in keep]
+    out = []
+    for g in groups:
+        xs, ys = zip(*(windows[i] for i in g))
+        out.append((torch.stack(xs), torch.stack(ys)))
+    return out
+
+
+def shuffled_batches(n_examples: int, batch_size: int, collate: Callable[[list[int]], Any],
+                     seed: int = 0, drop_last: bool = True) -> Callable[[int], Any]:
+    """``i -> collate(example indices)``: epochs of a finite data set, shuffled per epoch, by index.
+
+    Batch i lies in epoch e = i // batches_per_epoch; the epoch's order is a permutation drawn from
+    a generator seeded with (seed, e). For fine-tuning on a labelled data set.
+    """
+    per_epoch = n_examples // batch_size if drop_last else math.ceil(n_examples / batch_size)
+    if per_epoch < 1:
+        raise ValueError(f"{n_examples} examples do not fill one batch of {batch_size}")
+    cache: dict[int, torch.Tensor] = {}
+
+    def batch(index: int):
+        epoch, pos = divmod(index, per_epoch)
+        if epoch not in cache:
+            cache.clear()
+            cache[epoch] = torch.randperm(n_examples, generator=batch_generator(seed, epoch))
+        ids = cache[epoch][pos * batch_size:(pos + 1) * batch_size]
+        return collate(ids.tolist())
+
+    batch.batches_per_epoch = per_epoch
+    return batch
 
 
 class RandomWindowDataset(Dataset):
@@ -155,17 +227,22 @@ class StridedWindowDataset(Dataset):
 
 
 def encode_works(works: Iterable, tokenizer: Encoder, eos_id: int | None = None) -> torch.Tensor:
-    """Encode each work's text and concatenate them into one ``torch.long`` stream.
+    """The one function that turns texts into a token stream: each text encoded, then concatenated
+    into one 1-D ``torch.long`` tensor.
 
     ``works``: ``data.Work`` records (anything with ``.text``) or plain strings. With ``eos_id``,
-    that id is appended after every work (as GPT-2 ends each document with ``<|endoftext|>``), so
-    the model can learn where one text ends and the next, unrelated one starts. Works are encoded
-    separately, so no token spans two works.
+    that id is appended after every text (as GPT-2 ends each document with ``<|endoftext|>``), so
+    the model can learn where one text ends and the next, unrelated one starts. Texts are encoded
+    separately, so no token spans two of them. A character the tokenizer cannot encode is an error
+    that names it (never dropped). A tokenizer with ``encode_batch`` (both of the course's: a numpy
+    lookup for characters, HF ``tokenizers`` for BPE) is used through it: the same ids, faster.
     """
+    texts = [w if isinstance(w, str) else w.text for w in works]
+    batch = getattr(tokenizer, "encode_batch", None)
+    encoded = batch(texts) if batch is not None else [tokenizer.encode(t) for t in texts]
     ids: list[int] = []
-    for w in works:
-        text = w if isinstance(w, str) else w.text
-        ids.extend(tokenizer.encode(text))
+    for piece in encoded:
+        ids.extend(piece)
         if eos_id is not None:
             ids.append(int(eos_id))
     if not ids:

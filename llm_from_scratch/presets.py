@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from llm_from_scratch.tokenizer import tokenizer_info  # noqa: F401 (its home is tokenizer.py)
 from llm_from_scratch.train import TrainConfig
 
 
@@ -126,24 +127,7 @@ class PresetData:
     source: dict  # where the text came from (recorded in config.json, used by `eval`)
 
 
-def tokenizer_info(tokenizer) -> dict:
-    """What identifies a tokenizer: its type, vocabulary size and a hash of its vocabulary."""
-    import hashlib
-    import json
-
-    from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer
-
-    if isinstance(tokenizer, CharTokenizer):
-        kind, content = "char", tokenizer.chars
-    elif isinstance(tokenizer, BPETokenizer):
-        kind, content = "bpe", [sorted(tokenizer.vocab.items()), [list(m) for m in tokenizer.merges]]
-    else:
-        raise TypeError(f"unknown tokenizer type {type(tokenizer).__name__}")
-    digest = hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:16]
-    return {"type": kind, "vocab_size": tokenizer.vocab_size, "vocab_sha256": digest}
-
-
-def _texts(source: dict, progress: bool, everything: bool = False):
+def source_texts(source: dict, progress: bool, everything: bool = False):
     """(train texts, validation texts) of a data source; with ``everything``, also all its texts
     (for a character vocabulary that covers the test plays and poems too)."""
     if source["kind"] == "text":
@@ -166,24 +150,11 @@ def _texts(source: dict, progress: bool, everything: bool = False):
 
 
 def encode_texts(tokenizer, texts: list[str]) -> "torch.Tensor":
-    """One stream of ids: the texts encoded one by one (BPE through HF ``tokenizers``, which gives the
-    same ids as ours, tested in test_tokenizer, in a fraction of the time), each BPE text ending in
-    ``<|endoftext|>``."""
-    import torch
-
+    """One stream of ids for a preset (``lm_data.encode_works``): each text ends in the tokenizer's
+    ``<|endoftext|>`` when it has one (BPE), and follows the previous one directly otherwise (characters)."""
     from llm_from_scratch.lm_data import encode_works
-    from llm_from_scratch.tokenizer import BPETokenizer
 
-    if isinstance(tokenizer, BPETokenizer):
-        fast = tokenizer.to_hf()
-        eos = tokenizer.eos_id
-        ids: list[int] = []
-        for enc in fast.encode_batch(texts):
-            ids.extend(enc.ids)
-            if eos is not None:
-                ids.append(eos)
-        return torch.tensor(ids, dtype=torch.long)
-    return encode_works(texts, tokenizer)
+    return encode_works(texts, tokenizer, eos_id=getattr(tokenizer, "eos_id", None))
 
 
 def prepare_data(preset: Preset, text_file: str | None = None, progress: bool = True,
@@ -196,7 +167,7 @@ def prepare_data(preset: Preset, text_file: str | None = None, progress: bool = 
     from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer
 
     source = {"kind": "text", "path": str(Path(text_file).resolve())} if text_file else {"kind": "shakespeare"}
-    train_texts, val_texts, all_texts = _texts(source, progress, everything=True)
+    train_texts, val_texts, all_texts = source_texts(source, progress, everything=True)
     if tokenizer is None:
         if preset.tokenizer == "char":
             # The characters of all the text, held-out plays included: a character never seen in

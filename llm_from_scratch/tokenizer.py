@@ -91,6 +91,22 @@ class CharTokenizer:
                 f"it, or use BPETokenizer, which can encode any string"
             ) from None
 
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """``[encode(t) for t in texts]``, as a table lookup on the code points (numpy): ~50x faster
+        on the millions of characters of the corpus. The same error as ``encode`` for an unknown one."""
+        import numpy as np
+
+        table = np.full(max(map(ord, self.chars)) + 1, -1, dtype=np.int64)
+        table[[ord(c) for c in self.chars]] = np.arange(len(self.chars))
+        out = []
+        for text in texts:
+            codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+            ids = table[np.minimum(codes, len(table) - 1)]
+            if (ids < 0).any() or (codes >= len(table)).any():
+                self.encode(text)  # raises the error that names the character
+            out.append(ids.tolist())
+        return out
+
     def decode(self, ids: Iterable[int]) -> str:
         ids = [int(i) for i in ids]
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
@@ -186,6 +202,7 @@ class BPETokenizer:
         self.pattern = regex.compile(GPT2_SPLIT_PATTERN)
         self._special_set = set(self.special_tokens)
         self._cache: dict[str, tuple[int, ...]] = {}
+        self._hf = None  # the HF tokenizer encode_batch builds once
         self._special_splitters: dict[tuple[str, ...], regex.Pattern] = {}
 
     def _check_vocab_and_merges(self) -> None:
@@ -301,6 +318,13 @@ class BPETokenizer:
                 ids.extend(self._encode_ordinary(chunk))
         return ids
 
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """``[encode(t) for t in texts]`` through the equivalent HF ``tokenizers`` tokenizer (Rust:
+        the same ids, tested in test_tokenizer, in a fraction of the time)."""
+        if self._hf is None:
+            self._hf = self.to_hf()
+        return [enc.ids for enc in self._hf.encode_batch(list(texts))]
+
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """Ids -> bytes -> text. A slice of ids may end inside a multi-byte character: such bytes
         are shown as U+FFFD with the default ``errors="replace"`` (``"strict"`` raises)."""
@@ -364,7 +388,9 @@ class BPETokenizer:
                    special_tokens: Sequence[str] = DEFAULT_SPECIAL_TOKENS, progress: bool = False) -> BPETokenizer:
         """The fast path: train with HF ``tokenizers`` (Rust, multi-threaded) and return our
         tokenizer with its vocab and merges. Same pre-tokenizer, same byte alphabet; HF puts the
-        special tokens first (ids 0..), then the 256 bytes, then the merges."""
+        special tokens first (ids 0..), then the 256 bytes, then the merges; the ids are renumbered
+        here into :meth:`train`'s order (bytes, merges in the order learned, special tokens last), so
+        both give the same ids for the same text and size."""
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         texts = [text] if isinstance(text, str) else list(text)
@@ -375,7 +401,9 @@ class BPETokenizer:
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                       min_frequency=0, show_progress=progress)
         tok.train_from_iterator(texts, trainer=trainer)
-        return cls.from_hf(tok, special_tokens)
+        learned = cls.from_hf(tok, special_tokens)
+        order = list(bytes_to_unicode().values()) + [a + b for a, b in learned.merges] + list(learned.special_tokens)
+        return cls({t: i for i, t in enumerate(order)}, learned.merges, learned.special_tokens)
 
     @classmethod
     def from_hf(cls, hf_tokenizer, special_tokens: Sequence[str] | None = None) -> BPETokenizer:
@@ -507,3 +535,21 @@ def _learn_merges(words: list[list[int]], freqs: list[int], num_merges: int, fir
     if bar is not None:
         bar.close()
     return merges
+
+
+# --------------------------------------------------------------------------------------------
+# Identity
+# --------------------------------------------------------------------------------------------
+
+def tokenizer_info(tokenizer) -> dict:
+    """What identifies a tokenizer: its type, vocabulary size and a hash of its vocabulary."""
+    import hashlib
+
+    if isinstance(tokenizer, CharTokenizer):
+        kind, content = "char", tokenizer.chars
+    elif isinstance(tokenizer, BPETokenizer):
+        kind, content = "bpe", [sorted(tokenizer.vocab.items()), [list(m) for m in tokenizer.merges]]
+    else:
+        raise TypeError(f"unknown tokenizer type {type(tokenizer).__name__}")
+    digest = hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:16]
+    return {"type": kind, "vocab_size": tokenizer.vocab_size, "vocab_sha256": digest}

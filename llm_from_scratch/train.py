@@ -49,9 +49,13 @@ What each piece of the step is for:
 - **Divergence**: a NaN or infinite loss stops the run (:class:`TrainingDiverged`) before the update,
   naming the step and the last good checkpoint.
 - **Memory** (chapter 12): ``grad_checkpointing=True`` recomputes each block's activations during
-  backward (:func:`enable_gradient_checkpointing`); :func:`saved_activation_bytes` measures them.
-- **Speed** (chapter 12): :func:`flops_per_token` and :func:`mfu`; on CUDA, batches are copied from
-  pinned memory so the copy does not wait for the GPU.
+  backward (``scaling.enable_gradient_checkpointing``).
+- **Speed**: on CUDA, batches are copied from pinned memory so the copy does not wait for the GPU
+  (``scaling.flops_per_token`` and ``scaling.mfu`` say how close a run comes to the hardware).
+
+Where the pieces live: the batch samplers in :mod:`llm_from_scratch.lm_data`, the process group and
+FSDP in :mod:`llm_from_scratch.distributed`, memory and FLOPs in :mod:`llm_from_scratch.scaling`, the
+checkpoint files in :mod:`llm_from_scratch.checkpoint`.
 """
 
 from __future__ import annotations
@@ -60,7 +64,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -68,7 +71,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -76,18 +78,26 @@ import torch.nn.functional as F
 
 from llm_from_scratch import checkpoint as ckpt
 from llm_from_scratch.device import Precision, select_device, select_precision
-from llm_from_scratch.lm_data import StridedWindowDataset, as_token_tensor, get_batch
+from llm_from_scratch.distributed import (DistInfo, dist_ready, micro_batch_index, setup_distributed, shard_model,
+                                          transformer_blocks)
 from llm_from_scratch.optim import set_lr, warmup_cosine
+from llm_from_scratch.scaling import enable_gradient_checkpointing
 from llm_from_scratch.utils import seed_everything
 
-__all__ = [
-    "TrainConfig", "TrainResult", "TrainingDiverged", "DistInfo", "train", "lm_loss", "evaluate_lm",
-    "lm_batches", "eval_batches", "saved_activation_bytes", "enable_gradient_checkpointing", "shuffled_batches", "configure_optimizer", "learning_rate", "autocast",
-    "setup_distributed", "plot_history", "read_history", "load_gpt_checkpoint", "flops_per_token", "mfu", "H100_BF16_PEAK_FLOPS",
-    "transformer_blocks", "micro_batch_index",
-]
+# Names that earlier issues placed here and that now live in their own modules (kept importable):
+from llm_from_scratch.checkpoint import load_gpt_checkpoint  # noqa: E402,F401
+from llm_from_scratch.lm_data import eval_batches, lm_batches, shuffled_batches  # noqa: E402,F401
+from llm_from_scratch.scaling import (H100_BF16_PEAK_FLOPS, flops_per_token, mfu,  # noqa: E402,F401
+                                      saved_activation_bytes)
 
-H100_BF16_PEAK_FLOPS = 989e12  # H100 SXM, dense bf16 tensor-core peak (no sparsity)
+__all__ = [
+    "TrainConfig", "TrainResult", "TrainingDiverged", "train", "lm_loss", "evaluate_lm", "configure_optimizer",
+    "learning_rate", "autocast", "plot_history", "read_history", "move_to_device",
+    # re-exported from lm_data, distributed, scaling, checkpoint:
+    "lm_batches", "eval_batches", "shuffled_batches", "DistInfo", "setup_distributed", "micro_batch_index",
+    "transformer_blocks", "saved_activation_bytes", "enable_gradient_checkpointing", "flops_per_token", "mfu",
+    "H100_BF16_PEAK_FLOPS", "load_gpt_checkpoint",
+]
 
 
 @dataclass
@@ -164,83 +174,8 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-# ----------------------------------------------------------------------------------------------
-# Batches addressed by index
-
-
-def _generator(seed: int, index: int) -> torch.Generator:
-    # One generator per micro-batch, seeded from (seed, index): batch i never depends on batch i-1,
-    # so a resumed run or another rank can jump straight to it.
-    return torch.Generator().manual_seed(seed * 1_000_003 + index)
-
-
-def micro_batch_index(first_index: int, micro: int, rank: int, world_size: int) -> int:
-    """Which micro-batch of the run rank ``rank`` reads at micro-step ``micro`` of a step whose first
-    micro-batch (over all ranks) is ``first_index``. From step 0 with K micro-steps and W ranks,
-    ``first_index = s·K·W``, so the index is ``(s·K + m)·W + r``: W ranks with one micro-step each read
-    exactly the batches that one rank with W micro-steps reads."""
-    return first_index + micro * world_size + rank
-
-
-def lm_batches(tokens: torch.Tensor, block_size: int, batch_size: int, seed: int = 0) -> Callable[[int], tuple]:
-    """``i -> (x, y)``: ``batch_size`` windows of ``block_size`` tokens at random offsets
-    (``lm_data.get_batch``), y = x shifted by one; x, y: (batch_size, block_size).
-
-    The offsets of batch i come from a generator seeded with (seed, i), so batch i is the same in
-    every process and after a resume.
-    """
-    tokens = as_token_tensor(tokens)
-    get_batch(tokens, 1, block_size, torch.Generator())  # fail now, with lm_data's message, if too short
-
-    def batch(index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return get_batch(tokens, batch_size, block_size, _generator(seed, index))
-
-    return batch
-
-
-def eval_batches(tokens: torch.Tensor, block_size: int, batch_size: int,
-                 max_batches: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of ``lm_data.StridedWindowDataset`` windows: every token of the validation stream is
-    scored once. ``max_batches`` keeps that many batches, spread evenly over the stream (a cheap
-    estimate for evaluations during training); None keeps all.
-    """
-    windows = StridedWindowDataset(tokens, block_size)
-    groups = [list(range(i, min(i + batch_size, len(windows)))) for i in range(0, len(windows), batch_size)]
-    if max_batches is not None and len(groups) > max_batches:
-        keep = torch.linspace(0, len(groups) - 1, max_batches).round().long().tolist()
-        groups = [groups[i] for i in keep]
-    out = []
-    for g in groups:
-        xs, ys = zip(*(windows[i] for i in g))
-        out.append((torch.stack(xs), torch.stack(ys)))
-    return out
-
-
-def shuffled_batches(n_examples: int, batch_size: int, collate: Callable[[list[int]], Any],
-                     seed: int = 0, drop_last: bool = True) -> Callable[[int], Any]:
-    """``i -> collate(example indices)``: epochs of a finite data set, shuffled per epoch, by index.
-
-    Batch i lies in epoch e = i // batches_per_epoch; the epoch's order is a permutation drawn from
-    a generator seeded with (seed, e). For fine-tuning on a labelled data set.
-    """
-    per_epoch = n_examples // batch_size if drop_last else math.ceil(n_examples / batch_size)
-    if per_epoch < 1:
-        raise ValueError(f"{n_examples} examples do not fill one batch of {batch_size}")
-    cache: dict[int, torch.Tensor] = {}
-
-    def batch(index: int):
-        epoch, pos = divmod(index, per_epoch)
-        if epoch not in cache:
-            cache.clear()
-            cache[epoch] = torch.randperm(n_examples, generator=_generator(seed, epoch))
-        ids = cache[epoch][pos * batch_size:(pos + 1) * batch_size]
-        return collate(ids.tolist())
-
-    batch.batches_per_epoch = per_epoch
-    return batch
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """A batch (a tensor, or lists / tuples / dicts of them) on ``device``."""
     if isinstance(batch, torch.Tensor):
         if device.type == "cuda" and batch.device.type == "cpu":
             # A copy from ordinary (pageable) memory waits until the GPU has finished all queued
@@ -249,9 +184,9 @@ def _to_device(batch: Any, device: torch.device) -> Any:
             batch = batch.pin_memory()
         return batch.to(device, non_blocking=True)
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(b, device) for b in batch)
+        return type(batch)(move_to_device(b, device) for b in batch)
     if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: move_to_device(v, device) for k, v in batch.items()}
     return batch
 
 
@@ -299,14 +234,14 @@ def evaluate_lm(model: nn.Module, batches: Sequence[tuple], *, device: torch.dev
     (every rank gets the same numbers). Targets of -100 are skipped.
     """
     device = torch.device(device)
-    rank, world = (dist.get_rank(), dist.get_world_size()) if shard and _dist_ready() else (0, 1)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if shard and dist_ready() else (0, 1)
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # NLL sum, correct, tokens
     for i, batch in enumerate(batches):
         if i % world != rank:
             continue
-        x, y = _to_device(batch, device)
+        x, y = move_to_device(batch, device)
         with autocast(device, precision):
             logits, _ = model(x, targets=y)
         logits = logits.float()
@@ -347,90 +282,6 @@ def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.dev
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, **extra)
 
 
-# ----------------------------------------------------------------------------------------------
-# Distributed
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def _dist_ready() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def setup_distributed(device: str | None = None) -> DistInfo:
-    """Join the process group that ``torchrun`` describes (RANK, LOCAL_RANK, WORLD_SIZE), if any.
-
-    gloo on the CPU, NCCL on GPUs. Without torchrun (WORLD_SIZE unset or 1): a single process.
-    """
-    if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), int(os.environ.get("LOCAL_RANK", dist.get_rank())), dist.get_world_size())
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return DistInfo(rank, local_rank, world)
-
-
-def transformer_blocks(model: nn.Module) -> list[nn.Module]:
-    """The repeated blocks of a model: its longest non-empty ``nn.ModuleList`` (GPT's ``transformer.h``,
-    BERT's ``layers``, also inside a fine-tuning head); ``[]`` if it has none. The unit that FSDP
-    shards, gradient checkpointing wraps and ``finetune.unfreeze_last`` counts from the end."""
-    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) > 0]
-    return list(max(lists, key=len)) if lists else []
-
-
-def _fully_shard():
-    try:
-        from torch.distributed.fsdp import fully_shard
-    except ImportError:  # torch < 2.6
-        from torch.distributed._composable.fsdp import fully_shard
-    return fully_shard
-
-
-# ----------------------------------------------------------------------------------------------
-# RNG state (for exact resume)
-
-
-def _rng_state(device: torch.device) -> dict:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        # numpy's state holds an ndarray, which weights_only loading refuses: store plain values
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
-                  int(np_state[3]), float(np_state[4])],
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
-
 
 # ----------------------------------------------------------------------------------------------
 # History and plot
@@ -470,77 +321,6 @@ def plot_history(history: Sequence[dict], path: str | os.PathLike | None = None,
 
 
 # ----------------------------------------------------------------------------------------------
-# Activation memory and gradient checkpointing (chapter 12)
-
-
-def saved_activation_bytes(fn: Callable[[], torch.Tensor], model: nn.Module | None = None) -> int:
-    """Bytes of the tensors autograd keeps for the backward pass while ``fn()`` runs its forward.
-
-    Counted with ``torch.autograd.graph.saved_tensors_hooks`` (each saved tensor once, by storage),
-    so it works the same on every device. With ``model``, tensors that are its parameters (saved,
-    e.g., by a Linear to compute the gradient of its input) are left out: what remains is the
-    activation memory of training.
-    """
-    params = set()
-    if model is not None:
-        params = {(p.device.type, p.untyped_storage().data_ptr()) for p in model.parameters()}
-    seen: dict[tuple, int] = {}
-
-    def pack(t: torch.Tensor):
-        key = (t.device.type, t.untyped_storage().data_ptr())
-        if key not in params:
-            seen[key] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(seen.values())
-
-
-def enable_gradient_checkpointing(model: nn.Module) -> int:
-    """Recompute each block's activations during backward instead of keeping them.
-
-    The forward of every repeated block (see ``transformer_blocks``) runs under ``torch.utils.checkpoint``:
-    only the block's input is saved; backward runs the block's forward again to get the rest.
-    Activation memory drops from O(L · per-block) to O(L · block input + one block), for about one
-    extra forward pass of compute. Parameter names are unchanged (the forward is wrapped in place).
-    Returns the number of blocks wrapped.
-    """
-    from torch.utils.checkpoint import checkpoint
-
-    blocks = transformer_blocks(model)
-    for block in blocks:
-        original = block.forward
-
-        def forward(x, *args, _original=original, **kwargs):
-            if args or kwargs or not torch.is_grad_enabled():  # e.g. generation with a KV cache
-                return _original(x, *args, **kwargs)
-            return checkpoint(_original, x, use_reentrant=False)
-
-        block.forward = forward
-    return len(blocks)
-
-
-# ----------------------------------------------------------------------------------------------
-# MFU
-
-
-def flops_per_token(n_params: int, n_layer: int, n_head: int, head_dim: int, seq_len: int) -> int:
-    """Training FLOPs per token ≈ 6N + 12·L·H·Q·T (PaLM, appendix B; nanoGPT's estimate_mfu).
-
-    6N: each parameter does one multiply-add (2 FLOPs) per token forward and twice that backward.
-    12·L·H·Q·T: attention's QKᵀ and AV products, 2·2·T·Q per head per layer forward, ×3 with
-    backward. N is the parameter count without position embeddings (they do no matmul).
-    """
-    return 6 * n_params + 12 * n_layer * n_head * head_dim * seq_len
-
-
-def mfu(tokens_per_s: float, flops_per_tok: float, peak_flops: float = H100_BF16_PEAK_FLOPS) -> float:
-    """Model FLOPs utilisation: achieved FLOP/s (tokens/s × FLOPs per token) / the hardware's peak."""
-    return tokens_per_s * flops_per_tok / peak_flops
-
-
-# ----------------------------------------------------------------------------------------------
 # The loop
 
 
@@ -552,7 +332,7 @@ def _save(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfi
           tokenizer, step: int, next_index: int, tokens_seen: int, elapsed_s: float, device: torch.device,
           info: DistInfo) -> None:
     """Write the checkpoint (rank 0 writes; with FSDP every rank helps gather the full state)."""
-    rng = _rng_state(device)
+    rng = ckpt.rng_state(device)
     if info.enabled:  # every rank's RNG (dropout masks differ per rank), gathered on rank 0
         all_rng = [None] * info.world_size
         dist.all_gather_object(all_rng, rng)
@@ -597,9 +377,9 @@ def _load(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfi
         scaler.load_state_dict(state["scaler"])
     rngs = state["rng"]
     if len(rngs) == info.world_size:
-        _set_rng_state(rngs[info.rank], device)
+        ckpt.set_rng_state(rngs[info.rank], device)
     else:  # resumed on another number of processes: the data is exact, dropout masks are not
-        _set_rng_state(rngs[0], device)
+        ckpt.set_rng_state(rngs[0], device)
         torch.manual_seed(config.seed + 7919 * state["step"] + info.rank)
     return (int(state["step"]), int(state["next_batch_index"]), int(state.get("tokens_seen", 0)),
             float(state.get("elapsed_s", 0.0)))
@@ -642,10 +422,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     wrapped: nn.Module = model  # what the forward pass calls: the model, or DDP around it
     ddp = info.enabled and not config.fsdp
     if info.enabled and config.fsdp:
-        fully_shard = _fully_shard()
-        for block in transformer_blocks(model):
-            fully_shard(block)
-        fully_shard(model)
+        shard_model(model)
     elif ddp:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -715,7 +492,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
             step_tokens = 0
             for micro in range(config.grad_accum):
                 index = micro_batch_index(next_index, micro, info.rank, info.world_size)
-                batch = _to_device(train_batches(index), device)
+                batch = move_to_device(train_batches(index), device)
                 step_tokens += _tokens_in(batch) * info.world_size
                 last_micro = micro == config.grad_accum - 1
                 # Only the last micro-batch's backward needs to average gradients across ranks.
@@ -788,22 +565,3 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     finally:
         bar.close()
     return TrainResult(step=step, history=history, tokens_seen=tokens_seen, out_dir=out_dir)
-
-
-def load_gpt_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu"):
-    """(model, tokenizer, config) from a checkpoint written by :func:`train` for a ``gpt.GPT``.
-
-    The model is rebuilt from ``config["model"]`` (``GPTConfig.from_dict``), its weights loaded from
-    ``model.safetensors``, and put in eval mode on ``device``. Errors are :class:`CheckpointError`.
-    """
-    from llm_from_scratch.gpt import GPT, GPTConfig
-
-    config = ckpt.load_config(directory)
-    try:
-        model_config = GPTConfig.from_dict(config["model"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ckpt.CheckpointError(f"{directory}/config.json has no usable GPT configuration ({e})") from None
-    model = GPT(model_config)
-    ckpt.load_into(model, directory)
-    tokenizer = ckpt.load_tokenizer(directory)
-    return model.to(device).eval(), tokenizer, config

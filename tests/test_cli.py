@@ -101,7 +101,7 @@ def test_errors_are_one_line_with_exit_code_2(run_dir, text_file, tmp_path, caps
     err = _error_line(capsys)
     assert "unknown preset 'no-such-preset'" in err and "shakespeare-char-cpu" in err  # lists the known ones
     assert main(["sample", "--checkpoint", str(tmp_path / "missing"), "--prompt", "x"]) == 2
-    assert "no checkpoint directory" in _error_line(capsys)
+    assert "no such folder" in _error_line(capsys)
     assert main(["pretrain", "--preset", "tiny-char", "--text", str(text_file), "--out", str(tmp_path / "new"),
                  "--resume"]) == 2
     assert "nothing to resume" in _error_line(capsys)
@@ -132,7 +132,7 @@ def test_python_dash_m_entry_point_exits_2_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "llm_from_scratch", "eval", "--checkpoint", str(tmp_path / "x")],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: no checkpoint directory")
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: --checkpoint ") and "no such folder" in proc.stderr
 
 
 def test_pretrain_on_the_shakespeare_corpus(shakespeare, tmp_path, capsys):

@@ -11,6 +11,7 @@ from llm_from_scratch import finetune as FT
 from llm_from_scratch.bert import BertConfig, BertModel
 from llm_from_scratch.gpt import GPT, GPTConfig
 from llm_from_scratch.lora import LoRALinear
+from llm_from_scratch.data import corpus_text
 from llm_from_scratch.tasks import TAG_NAMES, TaggedExample, Task, TextExample
 from llm_from_scratch.tokenizer import CharTokenizer
 
@@ -207,8 +208,11 @@ def test_encode_words_positions():
     assert first == [0, 2, 4]  # the first token of each word (the space before a word belongs to it)
     ids, pos = FT.encode_words(tok, ["ab", "C", "."], max_len=4)
     assert tok.decode(ids) == "ab C" and len(pos) == 2
-    # a character the tokenizer does not know is dropped, not fatal
-    assert tok.decode(FT.safe_encode(tok, "a?b")) == "ab"
+    # a character the tokenizer does not know is an error that names it (never dropped silently)
+    with pytest.raises(ValueError, match=r"cannot encode 2 character\(s\) of this text: '\?Z'"):
+        FT.safe_encode(tok, "a?bZ")
+    with pytest.raises(ValueError, match="cannot encode"):
+        FT.encode_examples([TextExample("ab?", 0)], tok, "classification", max_len=8)
 
 
 def test_encoded_examples_collate():
@@ -287,25 +291,21 @@ def test_build_model_pooling_mean_on_a_gpt_unless_asked():
         assert torch.allclose(logits, clf.head(by_hand), atol=1e-5)
 
 
-def test_cli_end_to_end(tmp_path, shakespeare, capsys):
-    """`finetune` on a checkpoint written like `pretrain` writes one, prints metrics beside the baseline."""
+def test_cli_end_to_end_reload_and_predict(tmp_path, shakespeare, capsys):
+    """`finetune` on a checkpoint written like `pretrain` prints metrics beside the baseline and writes a
+    folder that `load_finetuned` reads back to the same predictions, and that `predict` uses."""
     from llm_from_scratch import checkpoint as ckpt
-    from llm_from_scratch.data import corpus_text, split_works
+    from llm_from_scratch.__main__ import main
+    from llm_from_scratch.tasks import genre_task
 
-    text = corpus_text(split_works(shakespeare)["train"][:2])
-    tok = CharTokenizer.fit(text)
+    tok = CharTokenizer.fit(corpus_text(shakespeare))
     gpt = tiny_gpt(vocab=tok.vocab_size, block=32, n_layer=1)
     ckpt.save_checkpoint(tmp_path / "pre", weights=gpt, tokenizer=tok, state={"step": 0},
                          config={"model": gpt.config.to_dict(), "tokenizer": {"type": "char"}})
     args = ["finetune", "--task", "genre", "--checkpoint", str(tmp_path / "pre"), "--method", "lora",
             "--out", str(tmp_path / "ft"), "--steps", "3", "--batch-size", "4", "--max-per-work", "2",
-            "--no-progress"]
-    try:
-        from llm_from_scratch.__main__ import main
-        rc = main(args)
-    except ImportError:  # the package CLI without the finetune command: use the module's own
-        rc = FT.main(args[1:])
-    assert rc == 0
+            "--max-len", "32", "--no-progress"]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "majority class" in out and "accuracy" in out
     summary = json.loads((tmp_path / "ft" / "metrics.json").read_text())
@@ -313,3 +313,27 @@ def test_cli_end_to_end(tmp_path, shakespeare, capsys):
     weights, _ = ckpt.load_weights(tmp_path / "ft")
     assert not any("lora" in k for k in weights)  # merged before saving
     assert "head.weight" in weights
+
+    model, tok2, info = FT.load_finetuned(tmp_path / "ft")
+    assert info["task"] == "genre" and info["method"] == "lora" and info["labels"] == ["comedy", "history", "tragedy"]
+    assert tok2.chars == tok.chars
+    # the reloaded model predicts what the metrics were computed from: same test accuracy
+    task = genre_task(shakespeare, max_per_work=2)
+    data = FT.encode_examples(task.test, tok2, "classification", max_len=32)
+    preds = FT.predict(model, data)
+    assert FT.task_metrics(task, data, preds)["accuracy"] == pytest.approx(summary["metrics"]["accuracy"])
+    texts = [e.text for e in task.test[:3]]
+    by_api = FT.predict_texts(model, tok2, info, texts)
+    assert [info["labels"].index(p["label"]) for p in by_api] == preds[:3]
+
+    (tmp_path / "in.txt").write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+    assert main(["predict", "--checkpoint", str(tmp_path / "ft"), "--input-file", str(tmp_path / "in.txt")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    expected = FT.predict_texts(model, tok2, info, [t.replace("\n", " ") for t in texts])
+    for line, p in zip(lines, expected):
+        assert line.startswith(f"{p['label']} ({p['probability']:.1%})")
+    # sample on a classifier folder: one line that names the command that fits, exit 2
+    assert main(["sample", "--checkpoint", str(tmp_path / "ft")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "predict" in err and "classification" in err

@@ -255,12 +255,36 @@ def test_load_errors(tmp_path):
 def test_train_fast_and_from_hf_agree_with_the_hf_tokenizer(corpus):
     text = corpus[1].text
     fast = BPETokenizer.train_fast(text, 500)
-    assert fast.vocab_size == 500 and fast.token_to_id("<|endoftext|>") == 0  # HF: specials first
+    assert fast.vocab_size == 500 and fast.token_to_id("<|endoftext|>") == 499  # renumbered: specials last
     hf = fast.to_hf()
     assert fast.encode(text) == hf.encode(text).ids
     again = BPETokenizer.from_hf(hf)
     assert again.vocab == fast.vocab and again.merges == fast.merges
     assert again.special_tokens == ["<|endoftext|>"]
+
+
+def test_train_and_train_fast_give_the_same_ids(corpus):
+    """The slow (ours) and fast (HF tokenizers) trainers: the same vocabulary with the same ids, the
+    special token last in both, so a text encodes to the same ids whichever trained the tokenizer."""
+    text = corpus[1].text[:20_000]
+    slow = BPETokenizer.train(text, 400, progress=False)
+    fast = BPETokenizer.train_fast(text, 400)
+    assert slow.merges == fast.merges
+    assert slow.vocab == fast.vocab
+    assert slow.token_to_id("<|endoftext|>") == fast.token_to_id("<|endoftext|>") == 399
+    sample = corpus[1].text[20_000:22_000] + "<|endoftext|>"
+    assert slow.encode(sample) == fast.encode(sample)
+
+
+def test_encode_batch_equals_encode(corpus):
+    text = corpus[1].text[:5000]
+    bpe = BPETokenizer.train_fast(text, 300)
+    char = CharTokenizer.fit(text)
+    texts = [text[:700], "", text[700:1500] + "<|endoftext|>"]
+    assert bpe.encode_batch(texts) == [bpe.encode(t) for t in texts]
+    assert char.encode_batch(texts[:2]) == [char.encode(t) for t in texts[:2]]
+    with pytest.raises(ValueError, match=r"\(U\+2603\) at position 1"):
+        char.encode_batch(["ab", "a\u2603"])
 
 
 # ---- characters ------------------------------------------------------------------------------------

@@ -386,3 +386,31 @@ def test_gradient_checkpointing_same_gradients_less_saved_memory():
     assert saved_activation_bytes(lambda: lin(inp)) == (5 * 8 + 8 * 8) * 4
     assert saved_activation_bytes(lambda: lin(inp), lin) == 5 * 8 * 4
     assert saved_activation_bytes(lambda: torch.tanh(lin(inp)), lin) == (5 * 8 + 5 * 8) * 4
+
+
+def test_gpu_peak_flops_by_device_name():
+    """MFU divides by the peak of the GPU it runs on: the data-sheet dense bf16 (T4: fp16) figures."""
+    from llm_from_scratch.scaling import gpu_peak_flops
+
+    assert gpu_peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert gpu_peak_flops("NVIDIA H100 PCIe") == 756e12
+    assert gpu_peak_flops("NVIDIA H200") == 989e12
+    assert gpu_peak_flops("NVIDIA A100-SXM4-80GB") == 312e12
+    assert gpu_peak_flops("NVIDIA L4") == 121e12
+    assert gpu_peak_flops("NVIDIA A10G") == 70e12
+    assert gpu_peak_flops("Tesla T4") == 65e12
+    with pytest.raises(ValueError, match="no peak FLOP/s known for 'GeForce GTX 1080'"):
+        gpu_peak_flops("GeForce GTX 1080")
+    assert mfu(1e6, 1e8, peak_flops=65e12) == pytest.approx(1e14 / 65e12)
+
+
+def test_no_package_module_is_over_600_lines_or_imports_private_names():
+    import re
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[1] / "llm_from_scratch"
+    for path in pkg.glob("*.py"):
+        text = path.read_text()
+        assert len(text.splitlines()) <= 620, f"{path.name} has {len(text.splitlines())} lines"
+        private = re.findall(r"from llm_from_scratch\.\w+ import [^\n]*\b_[a-z]\w*", text)
+        assert not private, f"{path.name} imports private names: {private}"

@@ -134,7 +134,7 @@ print(f"training tokens: {data.train.numel():,}   validation tokens: {data.val.n
 # That one decision is what makes resuming and multi-GPU training exact.
 
 # %%
-from llm_from_scratch.train import lm_batches
+from llm_from_scratch.lm_data import lm_batches
 
 T = preset.model["block_size"]
 batches = lm_batches(data.train, block_size=T, batch_size=preset.train.batch_size, seed=0)
@@ -260,7 +260,8 @@ assert len(data.tokenizer.encode(before)) == 121 or preset.tokenizer == "bpe"
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from llm_from_scratch.train import eval_batches, read_history, train
+from llm_from_scratch.lm_data import eval_batches
+from llm_from_scratch.train import read_history, train
 
 runs = Path(tempfile.mkdtemp(prefix="lfs07-"))
 train_config = dataclasses.replace(preset.train, max_steps=100 if SMOKE else preset.train.max_steps,

@@ -307,7 +307,7 @@ if RUN_BERT:
     from transformers import AutoTokenizer
 
     from llm_from_scratch.bert import BertModel
-    from llm_from_scratch.tasks import load_hub_task
+    from llm_from_scratch.hub_data import load_hub_task
 
     hf_tok = AutoTokenizer.from_pretrained("bert-base-uncased")
     sst2 = load_hub_task("sst2")

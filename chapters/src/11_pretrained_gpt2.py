@@ -214,7 +214,7 @@ from llm_from_scratch.gpt import to_hf_gpt2
 course_run = Path("..") / "runs" / "shakespeare-char-cpu"
 char_tokenizer = None
 if not SMOKE and (course_run / "model.safetensors").is_file():
-    from llm_from_scratch.train import load_gpt_checkpoint
+    from llm_from_scratch.checkpoint import load_gpt_checkpoint
     course_model, char_tokenizer, _ = load_gpt_checkpoint(course_run)
 else:
     seed_everything(0)

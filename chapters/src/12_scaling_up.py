@@ -176,7 +176,7 @@ assert torch.allclose(explicit, fused, atol=1e-5)
 
 # %%
 from llm_from_scratch.gpt import GPT, GPTConfig
-from llm_from_scratch.train import enable_gradient_checkpointing, saved_activation_bytes
+from llm_from_scratch.scaling import enable_gradient_checkpointing, saved_activation_bytes
 
 cfg = GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=128)
 idx = torch.randint(0, 256, (8, 128), generator=torch.Generator().manual_seed(0))
@@ -234,7 +234,8 @@ print("same gradients with and without checkpointing")
 # (`tests/test_distributed.py` checks it to $10^{-5}$):
 
 # %%
-from llm_from_scratch.train import micro_batch_index, read_history
+from llm_from_scratch.distributed import micro_batch_index
+from llm_from_scratch.train import read_history
 
 
 def batch_index(step, micro, rank, world, accum):  # the formula above
@@ -302,7 +303,7 @@ assert history[-1]["tokens_seen"] == 10 * 2 * 8 * 32
 
 # %%
 from llm_from_scratch.gpt import gpt_parameter_count
-from llm_from_scratch.train import H100_BF16_PEAK_FLOPS, flops_per_token, mfu
+from llm_from_scratch.scaling import H100_BF16_PEAK_FLOPS, flops_per_token, mfu
 
 V, T, L, H, d = 50304, 1024, 12, 12, 768
 N = gpt_parameter_count(V, T, L, d) - T * d  # without the position embeddings
