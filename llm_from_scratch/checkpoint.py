@@ -14,9 +14,13 @@ Three promises, each tested in ``tests/test_checkpoint.py``:
    then writes a small ``COMMIT`` file atomically (temp file, fsync, ``os.replace``, fsync the
    directory): that rename is the moment the new checkpoint exists. Only then are the temporary
    files renamed over the old ones. A process killed before the commit leaves the previous
-   checkpoint untouched (the stray temporary files are ignored and cleaned up); one killed after it
-   is finished by the next load ("roll forward"). All three files carry the same random
+   checkpoint untouched; one killed after it is finished by the writer's next save (or
+   :func:`recover`, which ``train(resume=True)`` calls). All files carry the same random
    ``checkpoint_id``, so a mix of two saves can never load silently.
+   **Readers change nothing.** ``sample`` or ``eval`` may read a run folder while ``pretrain`` saves
+   into it: a reader reads every file of one save (from its temporary name while a committed save
+   is being moved into place), checks that the ids agree, and reads again if a save got in between
+   (:func:`read_checkpoint`). Before the first save it says, in one line, that there is none yet.
 2. **Refusing.** :func:`check_compatible` compares the saved model config and tokenizer with the
    current ones and names the first field that differs.
 3. **Safe.** Anything wrong with a file (missing, truncated, corrupt, or a pickle that tries to call
@@ -33,6 +37,7 @@ import os
 import pickle
 import random
 import shutil
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -50,6 +55,7 @@ STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
 TOKENIZER_DIR = "tokenizer"
 COMMIT_FILE = "COMMIT"
+ID_FILE = "checkpoint_id"  # inside tokenizer/: which save wrote it
 TMP_SUFFIX = ".tmp"
 FORMAT = "llm-from-scratch-checkpoint"
 
@@ -126,11 +132,12 @@ def _state_bytes(state: dict) -> bytes:
 # Save: write temporaries, commit, apply.
 
 
-def _tokenizer_files(tokenizer: Any, target: Path) -> None:
+def _tokenizer_files(tokenizer: Any, target: Path, checkpoint_id: str) -> None:
     target.mkdir(parents=True, exist_ok=True)
     if not hasattr(tokenizer, "save"):
         raise TypeError(f"cannot save a tokenizer of type {type(tokenizer).__name__}: it has no save(dir) method")
     tokenizer.save(target)
+    (target / ID_FILE).write_text(checkpoint_id)
     for p in target.rglob("*"):
         if p.is_file():
             with open(p, "rb+") as f:
@@ -150,7 +157,7 @@ def save_checkpoint(directory: str | os.PathLike, *, weights: dict[str, torch.Te
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    recover(directory)  # finish (or discard) an earlier interrupted save first
+    recover(directory)  # the writer finishes (or discards) its own earlier interrupted save first
     if isinstance(weights, torch.nn.Module):
         weights = weights.state_dict()
     checkpoint_id = uuid.uuid4().hex
@@ -167,7 +174,7 @@ def save_checkpoint(directory: str | os.PathLike, *, weights: dict[str, torch.Te
     _write_bytes(directory / (STATE_FILE + TMP_SUFFIX), _state_bytes(state))
     _write_bytes(directory / (CONFIG_FILE + TMP_SUFFIX), config_bytes)
     if tokenizer is not None:
-        _tokenizer_files(tokenizer, directory / (TOKENIZER_DIR + TMP_SUFFIX))
+        _tokenizer_files(tokenizer, directory / (TOKENIZER_DIR + TMP_SUFFIX), checkpoint_id)
         names.append(TOKENIZER_DIR)
     _fsync_dir(directory)
 
@@ -185,9 +192,16 @@ def _apply_commit(directory: Path) -> None:
         tmp, final = directory / (name + TMP_SUFFIX), directory / name
         if not tmp.exists():  # already moved by an earlier, interrupted attempt
             continue
-        if tmp.is_dir():
-            if final.exists():  # a non-empty directory cannot be renamed over: remove it first
-                shutil.rmtree(final)
+        if tmp.is_dir() and final.exists():
+            # A non-empty directory cannot be renamed over: move the old one aside first, then drop it.
+            # (A reader that looks in between finds no tokenizer/, sees the COMMIT file and retries.)
+            old = directory / (name + ".old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old)
+            continue
         os.replace(tmp, final)
     _fsync_dir(directory)
     os.remove(directory / COMMIT_FILE)
@@ -211,34 +225,64 @@ def recover(directory: str | os.PathLike) -> None:
             raise CheckpointError(f"checkpoint {directory} has an unfinished save that could not be completed "
                                   f"({e}); delete the directory or its '{COMMIT_FILE}' file") from None
         return
-    for p in directory.glob("*" + TMP_SUFFIX):
+    for p in [*directory.glob("*" + TMP_SUFFIX), *directory.glob("*.old")]:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
 # ----------------------------------------------------------------------------------------------
-# Load: every failure becomes one CheckpointError that says what is wrong and what to do.
+# Load: strictly read-only. Every failure becomes one CheckpointError that says what is wrong and
+# what to do. A reader never finishes or cleans up a save (only the writer does, in save_checkpoint
+# and recover): while a save is committed but not yet moved into place, the reader reads each file
+# from its temporary name, so it sees the committed save whole, and changes nothing.
+
+READ_ATTEMPTS = 200  # a reader that meets a save in progress retries this many times...
+READ_WAIT_S = 0.05  # ...this long apart (10 s in all), then reports the last problem
+
+
+class _SaveInProgress(Exception):
+    pass
 
 
 def has_checkpoint(directory: str | os.PathLike) -> bool:
-    """True when ``directory`` holds a (possibly interrupted but committed) checkpoint."""
+    """True when ``directory`` holds a committed checkpoint (possibly still being moved into place)."""
     directory = Path(directory)
     return (directory / CONFIG_FILE).exists() or (directory / COMMIT_FILE).exists()
 
 
+def _committed_id(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / COMMIT_FILE).read_text())["checkpoint_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _busy(directory: Path) -> bool:
+    """A save is under way (or was interrupted): a COMMIT file or temporaries are there."""
+    return (directory / COMMIT_FILE).exists() or any(directory.glob("*" + TMP_SUFFIX))
+
+
 def _require(directory: Path, name: str) -> Path:
+    """The path to read ``name`` from: its temporary while a committed save is being moved into place."""
     if not directory.is_dir():
+        if directory.is_file():
+            raise CheckpointError(f"{directory} is a file, not a checkpoint folder: give the folder that holds "
+                                  f"{MODEL_FILE} and {CONFIG_FILE}")
         raise CheckpointError(f"no checkpoint directory at {directory}: check the path "
                               "(pretrain writes runs/<preset> unless --out says otherwise)")
-    recover(directory)
+    if _committed_id(directory) is not None and (directory / (name + TMP_SUFFIX)).exists():
+        return directory / (name + TMP_SUFFIX)
     path = directory / name
     if not path.exists():
+        if _busy(directory):
+            raise _SaveInProgress(f"{directory}: {name} is being written")
+        if not has_checkpoint(directory):
+            raise CheckpointError(f"{directory} holds no checkpoint yet: a run saves its first one after "
+                                  "--eval-every steps (or this is not a run folder)")
         raise CheckpointError(f"{directory} is not a complete checkpoint: {name} is missing")
     return path
 
 
-def load_config(directory: str | os.PathLike) -> dict:
-    """The checkpoint's ``config.json`` as a dict."""
-    path = _require(Path(directory), CONFIG_FILE)
+def _config_from(path: Path) -> dict:
     try:
         config = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -248,14 +292,10 @@ def load_config(directory: str | os.PathLike) -> dict:
     return config
 
 
-def load_state(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """The training state from ``state.pt``, read with ``torch.load(weights_only=True)``.
-
-    weights_only=True unpickles tensors, numbers, strings and plain containers only: a pickle that
-    names any other callable (``os.system``, ``eval``, a class with ``__reduce__``) is refused
-    before that callable is ever looked up, let alone called.
-    """
-    path = _require(Path(directory), STATE_FILE)
+def _state_from(path: Path, map_location) -> dict:
+    """``torch.load(weights_only=True)``: tensors, numbers, strings and plain containers only. A pickle
+    that names any other callable (``os.system``, ``eval``, a class with ``__reduce__``) is refused
+    before that callable is ever looked up, let alone called."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -266,6 +306,8 @@ def load_state(directory: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"{path} is corrupt or truncated ({type(e).__name__}); the checkpoint cannot be used") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, TypeError, AttributeError,
             IndexError, KeyError, OSError, UnicodeDecodeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
         reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
         raise CheckpointError(f"{path} is corrupt or truncated ({reason}); the checkpoint cannot be used") from None
     if not isinstance(state, dict):
@@ -273,15 +315,15 @@ def load_state(directory: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
-def load_weights(directory: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
-    """The weights from ``model.safetensors`` as a state dict (tied names restored), and its metadata."""
-    path = _require(Path(directory), MODEL_FILE)
+def _weights_from(path: Path, device) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         data = path.read_bytes()
         tensors = safetensors_load(data)
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
         aliases = json.loads(metadata.get("aliases", "{}"))
+    except FileNotFoundError:
+        raise
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} is corrupt or truncated ({str(e)[:200] or type(e).__name__}); "
                               "the checkpoint cannot be used") from None
@@ -289,41 +331,12 @@ def load_weights(directory: str | os.PathLike, device: str | torch.device = "cpu
         if target not in tensors:
             raise CheckpointError(f"{path} is corrupt: the alias {name!r} points to a missing tensor {target!r}")
         tensors[name] = tensors[target]
-    if device != "cpu":
+    if str(device) != "cpu":
         tensors = {k: v.to(device) for k, v in tensors.items()}
     return tensors, metadata
 
 
-def load_into(model: torch.nn.Module, directory: str | os.PathLike) -> dict:
-    """Load the checkpoint's weights into ``model`` (strict: every name and shape must match).
-
-    Returns the checkpoint's config. Checks that weights, state and config come from one save.
-    """
-    config = load_config(directory)
-    tensors, metadata = load_weights(directory)
-    if metadata.get("checkpoint_id") != config.get("checkpoint_id"):
-        raise CheckpointError(f"{directory}: {MODEL_FILE} and {CONFIG_FILE} come from different saves "
-                              "(an interrupted copy?); the checkpoint cannot be used")
-    own = model.state_dict()
-    for name, tensor in tensors.items():
-        if name in own and tuple(own[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"{directory}: weight {name!r} has shape {tuple(tensor.shape)} in the checkpoint "
-                                  f"but {tuple(own[name].shape)} in this model: it was trained with another configuration")
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(f"{directory}: the checkpoint's weights do not fit this model "
-                              f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})")
-    model.load_state_dict(tensors, strict=True)
-    return config
-
-
-def load_tokenizer(directory: str | os.PathLike):
-    """The tokenizer saved beside the checkpoint in ``DIR/tokenizer/``: a ``CharTokenizer``
-    (``char_tokenizer.json``) or a ``BPETokenizer`` (``vocab.json`` + ``merges.txt``)."""
-    directory = Path(directory)
-    load_config(directory)  # a valid checkpoint first (and an interrupted save finished)
-    tok_dir = directory / TOKENIZER_DIR
+def _tokenizer_from(tok_dir: Path, directory: Path):
     from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer  # here: checkpoint sits below its users
 
     if (tok_dir / CharTokenizer.FILE_NAME).is_file():
@@ -335,8 +348,122 @@ def load_tokenizer(directory: str | os.PathLike):
                               "or vocab.json + merges.txt)")
     try:
         return cls.load(tok_dir)
+    except FileNotFoundError:
+        raise
     except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{tok_dir} is corrupt ({e}); the checkpoint's tokenizer cannot be loaded") from None
+
+
+def read_checkpoint(directory: str | os.PathLike, *, weights: bool = True, state: bool = False,
+                    tokenizer: bool = False, map_location: str | torch.device = "cpu") -> dict:
+    """One consistent snapshot of a checkpoint: ``{"config", "weights", "metadata", "state", "tokenizer"}``
+    (the parts not asked for are None), every part from the same save.
+
+    Read-only. Each file is replaced atomically by the writer, so a file read is always whole; the
+    ``checkpoint_id`` that every file carries says whether they come from one save. If a save is in
+    progress and the parts disagree (or one is being moved), the reader waits and reads again.
+    """
+    directory = Path(directory)
+    last: Exception | None = None
+    for _ in range(READ_ATTEMPTS):
+        before = _current_id(directory)
+        try:
+            snap = _read_once(directory, weights, state, tokenizer, map_location)
+        except (_SaveInProgress, FileNotFoundError, CheckpointError) as e:
+            # A real problem stays the same when read again; one that a save caused does not.
+            if isinstance(e, CheckpointError) and not _busy(directory) and _current_id(directory) == before:
+                raise
+            last = e
+            time.sleep(READ_WAIT_S)
+            continue
+        return snap
+    if isinstance(last, CheckpointError):
+        raise last
+    raise CheckpointError(f"{directory}: a save kept changing the checkpoint while it was read ({last}); "
+                          "try again when the writer has finished its save")
+
+
+def _moved(directory: Path, cid: str | None) -> bool:
+    """A save is under way, or one finished since ``cid`` was read."""
+    return _busy(directory) or _current_id(directory) != cid
+
+
+def _current_id(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / CONFIG_FILE).read_text()).get("checkpoint_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _read_once(directory: Path, weights: bool, state: bool, tokenizer: bool, map_location) -> dict:
+    config = _config_from(_require(directory, CONFIG_FILE))
+    cid = config.get("checkpoint_id")
+    snap = {"config": config, "weights": None, "metadata": None, "state": None, "tokenizer": None}
+    if weights:
+        snap["weights"], snap["metadata"] = _weights_from(_require(directory, MODEL_FILE), map_location)
+        if snap["metadata"].get("checkpoint_id") != cid:
+            raise _SaveInProgress(f"{MODEL_FILE} and {CONFIG_FILE} come from different saves") if _moved(directory, cid) \
+                else CheckpointError(f"{directory}: {MODEL_FILE} and {CONFIG_FILE} come from different saves "
+                                     "(an interrupted copy?); the checkpoint cannot be used")
+    if state:
+        snap["state"] = _state_from(_require(directory, STATE_FILE), map_location)
+        if snap["state"].get("checkpoint_id") != cid:
+            raise _SaveInProgress(f"{STATE_FILE} is from another save") if _moved(directory, cid) \
+                else CheckpointError(f"{directory}: {STATE_FILE} and {CONFIG_FILE} come from different saves")
+    if tokenizer:
+        tok_dir = _require(directory, TOKENIZER_DIR)
+        saved_id = (tok_dir / ID_FILE).read_text().strip() if (tok_dir / ID_FILE).exists() else cid
+        snap["tokenizer"] = _tokenizer_from(tok_dir, directory)
+        if saved_id != cid:
+            raise _SaveInProgress(f"{TOKENIZER_DIR} is from another save") if _moved(directory, cid) \
+                else CheckpointError(f"{directory}: {TOKENIZER_DIR}/ and {CONFIG_FILE} come from different saves")
+    # The config last: if a save moved it meanwhile, what was read may mix two saves.
+    if _config_from(_require(directory, CONFIG_FILE)).get("checkpoint_id") != cid:
+        raise _SaveInProgress("a save replaced the checkpoint while it was read")
+    return snap
+
+
+def load_config(directory: str | os.PathLike) -> dict:
+    """The checkpoint's ``config.json`` as a dict."""
+    return read_checkpoint(directory, weights=False)["config"]
+
+
+def load_state(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """The training state from ``state.pt``, read with ``torch.load(weights_only=True)``."""
+    return read_checkpoint(directory, weights=False, state=True, map_location=map_location)["state"]
+
+
+def load_weights(directory: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+    """The weights from ``model.safetensors`` as a state dict (tied names restored), and its metadata."""
+    snap = read_checkpoint(directory, map_location=device)
+    return snap["weights"], snap["metadata"]
+
+
+def load_into(model: torch.nn.Module, directory: str | os.PathLike, snapshot: dict | None = None) -> dict:
+    """Load the checkpoint's weights into ``model`` (strict: every name and shape must match).
+
+    Returns the checkpoint's config. ``snapshot``: a :func:`read_checkpoint` result to use instead of reading.
+    """
+    snap = snapshot or read_checkpoint(directory)
+    tensors = snap["weights"]
+    own = model.state_dict()
+    for name, tensor in tensors.items():
+        if name in own and tuple(own[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"{directory}: weight {name!r} has shape {tuple(tensor.shape)} in the checkpoint "
+                                  f"but {tuple(own[name].shape)} in this model: it was trained with another configuration")
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{directory}: the checkpoint's weights do not fit this model "
+                              f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})")
+    model.load_state_dict(tensors, strict=True)
+    return snap["config"]
+
+
+def load_tokenizer(directory: str | os.PathLike):
+    """The tokenizer saved beside the checkpoint in ``DIR/tokenizer/``: a ``CharTokenizer``
+    (``char_tokenizer.json``) or a ``BPETokenizer`` (``vocab.json`` + ``merges.txt``)."""
+    return read_checkpoint(directory, weights=False, tokenizer=True)["tokenizer"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -421,12 +548,12 @@ def load_gpt_checkpoint(directory: str | os.PathLike, device: str | torch.device
     """
     from llm_from_scratch.gpt import GPT, GPTConfig
 
-    config = load_config(directory)
+    snap = read_checkpoint(directory, tokenizer=True)
+    config = snap["config"]
     try:
         model_config = GPTConfig.from_dict(config["model"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{directory}/config.json has no usable GPT configuration ({e})") from None
     model = GPT(model_config)
-    load_into(model, directory)
-    tokenizer = load_tokenizer(directory)
-    return model.to(device).eval(), tokenizer, config
+    load_into(model, directory, snap)
+    return model.to(device).eval(), snap["tokenizer"], config

@@ -482,7 +482,8 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu"):
     from llm_from_scratch import checkpoint as ckpt
     from llm_from_scratch.gpt import GPT, GPTConfig
 
-    config = ckpt.load_config(directory)
+    snap = ckpt.read_checkpoint(directory, tokenizer=True)
+    config = snap["config"]
     info = config.get("finetune")
     if not isinstance(info, dict) or "kind" not in info:
         raise ckpt.CheckpointError(f"{directory} is not a fine-tuned model (its config.json has no 'finetune' "
@@ -504,8 +505,8 @@ def load_finetuned(directory: str | Path, device: str | torch.device = "cpu"):
             raise ValueError(f"unknown kind {kind!r}")
     except (KeyError, TypeError, ValueError) as e:
         raise ckpt.CheckpointError(f"{directory}/config.json has an unusable fine-tuning record ({e})") from None
-    ckpt.load_into(model, directory)
-    return model.to(device).eval(), ckpt.load_tokenizer(directory), info
+    ckpt.load_into(model, directory, snap)
+    return model.to(device).eval(), snap["tokenizer"], info
 
 
 @torch.no_grad()

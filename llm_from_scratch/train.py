@@ -359,19 +359,16 @@ def _save(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfi
 
 def _load(out_dir: Path, model: nn.Module, optimizer, scaler, config: TrainConfig, run_info: dict,
           device: torch.device, info: DistInfo) -> tuple[int, int, int, float]:
-    saved = ckpt.load_config(out_dir)
+    snap = ckpt.read_checkpoint(out_dir, weights=True, state=True)
+    saved, state = snap["config"], snap["state"]
     ckpt.check_compatible(out_dir, saved, model=run_info.get("model"), tokenizer=run_info.get("tokenizer"))
-    state = ckpt.load_state(out_dir)
-    if state.get("checkpoint_id") != saved.get("checkpoint_id"):
-        raise ckpt.CheckpointError(f"{out_dir}: state.pt and config.json come from different saves")
     if config.fsdp and info.enabled:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
-        weights, _ = ckpt.load_weights(out_dir)
-        set_state_dict(model, optimizer, model_state_dict=weights, optim_state_dict=state["optimizer"],
+        set_state_dict(model, optimizer, model_state_dict=snap["weights"], optim_state_dict=state["optimizer"],
                        options=StateDictOptions(full_state_dict=True))
     else:
-        ckpt.load_into(_unwrap(model), out_dir)
+        ckpt.load_into(_unwrap(model), out_dir, snap)
         optimizer.load_state_dict(state["optimizer"])
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
@@ -441,6 +438,10 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     step, next_index, tokens_seen, elapsed_before = 0, 0, 0, 0.0
     history: list[dict] = []
     if out_dir is not None and resume:
+        if info.is_main:
+            ckpt.recover(out_dir)  # the writer finishes (or discards) its own interrupted save
+        if info.enabled:
+            dist.barrier()
         if not ckpt.has_checkpoint(out_dir):
             raise ckpt.CheckpointError(f"nothing to resume: {out_dir} holds no checkpoint "
                                        "(run without --resume to start a new run there)")

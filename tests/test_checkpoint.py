@@ -129,9 +129,10 @@ def test_crash_while_writing_leaves_previous_checkpoint(tmp_path, monkeypatch):
     config = ckpt.load_into(model, tmp_path)  # ...and ignored: the previous checkpoint loads
     assert config["step"] == 1 and ckpt.load_state(tmp_path)["step"] == 1
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), model.state_dict().values()))
-    assert not (tmp_path / "state.pt.tmp").exists()  # cleaned up by the load
-    _save_simple(tmp_path, step=3)  # and a later save works
+    assert (tmp_path / "state.pt.tmp").exists()  # loading is read-only: it cleans nothing up...
+    _save_simple(tmp_path, step=3)  # ...the writer's next save does, and works
     assert ckpt.load_config(tmp_path)["step"] == 3
+    assert not (tmp_path / "state.pt.tmp").exists()
 
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -173,13 +174,15 @@ KILL_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("phase, expected_step", [("temp", 1), ("apply", 2)])
 def test_sigkill_during_save_leaves_a_loadable_checkpoint(tmp_path, phase, expected_step):
     """A process killed half-way through writing (before the commit) leaves the previous checkpoint;
-    one killed after the commit, half-way through the renames, is completed by the next load."""
+    one killed after the commit, half-way through the renames, is read whole from its temporaries.
+    Loading changes no file; the writer's recover() (run by a resumed run) completes or cleans up."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(tmp_path), phase], env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert any(name.endswith(".tmp") for name in leftovers) or "COMMIT" in leftovers, leftovers
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     model = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=16))
     config = ckpt.load_into(model, tmp_path)
     assert config["step"] == expected_step
@@ -187,7 +190,10 @@ def test_sigkill_during_save_leaves_a_loadable_checkpoint(tmp_path, phase, expec
     torch.manual_seed(expected_step)  # the weights are exactly the ones saved at that step
     reference = GPT(GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=16))
     assert all(torch.equal(a, b) for a, b in zip(reference.state_dict().values(), model.state_dict().values()))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # the reads changed nothing
+    ckpt.recover(tmp_path)  # the writer's own recovery
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors", "state.pt"]
+    assert ckpt.load_config(tmp_path)["step"] == expected_step
 
 
 def test_files_from_two_saves_are_refused(tmp_path):
@@ -244,6 +250,12 @@ def test_corrupt_or_truncated_files_raise_checkpoint_error(tmp_path, name, damag
 def test_missing_file_and_missing_directory(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint directory"):
         ckpt.load_config(tmp_path / "nope")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(CheckpointError, match="holds no checkpoint yet"):
+        ckpt.load_config(tmp_path / "run")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(CheckpointError, match="is a file, not a checkpoint folder"):
+        ckpt.load_config(tmp_path / "file.txt")
     _save_simple(tmp_path, 1)
     (tmp_path / "state.pt").unlink()
     with pytest.raises(CheckpointError, match="state.pt is missing"):
@@ -286,3 +298,47 @@ def test_atomic_write_bytes_replaces_whole_file(tmp_path):
     ckpt.atomic_write_bytes(target, b'{"a": 2}')
     assert json.loads(target.read_text()) == {"a": 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]
+
+
+# ------------------------------------------------------------------------------ concurrent reader
+
+
+def _writer(directory, saves, ready):
+    torch.set_num_threads(1)
+    tok = CharTokenizer.fit("abcdefghij")
+    for k in range(1, saves + 1):
+        # every part says which save wrote it: the weights are filled with k, the step is k
+        weights = {"w": torch.full((64, 64), float(k)), "b": torch.full((64,), float(k))}
+        ckpt.save_checkpoint(directory, weights=weights, config={"step": k}, state={"step": k, "t": torch.tensor(k)},
+                             tokenizer=tok)
+        ready.set()
+
+
+def test_a_reader_during_many_saves_always_gets_one_whole_save(tmp_path):
+    """One process saves 60 times while this one loads in a loop: no error on either side, and every
+    load is complete and consistent (weights, state, config and tokenizer of one save)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    ready = ctx.Event()
+    directory = tmp_path / "run"
+    directory.mkdir()
+    with pytest.raises(CheckpointError, match="no checkpoint yet"):  # before the first save: one clear line
+        ckpt.load_config(directory)
+    writer = ctx.Process(target=_writer, args=(directory, 60, ready))
+    writer.start()
+    assert ready.wait(60)
+    loads, steps = 0, set()
+    while writer.is_alive() or loads == 0:
+        snap = ckpt.read_checkpoint(directory, weights=True, state=True, tokenizer=True)
+        k = snap["config"]["step"]
+        assert snap["state"]["step"] == k and int(snap["state"]["t"]) == k
+        assert torch.equal(snap["weights"]["w"], torch.full((64, 64), float(k)))
+        assert torch.equal(snap["weights"]["b"], torch.full((64,), float(k)))
+        assert snap["tokenizer"].chars == list("abcdefghij")
+        loads += 1
+        steps.add(k)
+    writer.join(60)
+    assert writer.exitcode == 0  # the writer never failed either
+    assert ckpt.load_state(directory)["step"] == 60
+    assert loads > 5 and len(steps) > 2, (loads, steps)  # the reader really ran during the saves
