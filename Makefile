@@ -31,7 +31,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/python -m llm_from_scratch demo
+	$(BIN)/python -m llm_from_scratch demo --overwrite
 
 test: install-dev unit nbval
 

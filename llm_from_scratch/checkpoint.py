@@ -470,7 +470,8 @@ def load_tokenizer(directory: str | os.PathLike):
 # Refusing a checkpoint of another configuration.
 
 
-def _first_difference(saved: Any, current: Any, prefix: str) -> str | None:
+def first_difference(saved: Any, current: Any, prefix: str) -> str | None:
+    """The first field where two nested dicts differ, as a sentence; None when they are equal."""
     if isinstance(saved, dict) and isinstance(current, dict):
         for key in sorted(set(saved) | set(current), key=str):
             where = f"{prefix}.{key}" if prefix else str(key)
@@ -478,7 +479,7 @@ def _first_difference(saved: Any, current: Any, prefix: str) -> str | None:
                 return f"{where} is missing in the checkpoint but is {current[key]!r} in this run"
             if key not in current:
                 return f"{where} is {saved[key]!r} in the checkpoint but missing in this run"
-            diff = _first_difference(saved[key], current[key], where)
+            diff = first_difference(saved[key], current[key], where)
             if diff:
                 return diff
         return None
@@ -499,7 +500,7 @@ def check_compatible(directory: str | os.PathLike, saved_config: dict, *, model:
         saved = saved_config.get(section)
         if saved is None:
             raise CheckpointError(f"checkpoint {directory} records no {section} configuration; cannot check it fits this run")
-        diff = _first_difference(saved, json.loads(json.dumps(current)), section)
+        diff = first_difference(saved, json.loads(json.dumps(current)), section)
         if diff:
             raise CheckpointError(f"checkpoint {directory} was made with another configuration: {diff}. "
                                   "Resume with the settings it was trained with, or start a fresh run in another directory.")

@@ -1,18 +1,20 @@
 """The command line: ``python -m llm_from_scratch COMMAND ...`` (or ``llm-from-scratch COMMAND``).
 
-    pretrain --preset NAME [--out DIR] [--max-steps N] [--batch-size B] [--grad-accum K] [--seed S]
-             [--resume] [--device D] [--compile] [--precision P] [--fsdp] [--text FILE]
-    sample   --checkpoint DIR --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K]
-    eval     --checkpoint DIR [--max-batches N]
-    demo     (what ``make demo`` runs: corpus and BPE statistics, then pretrain shakespeare-char-cpu and sample)
-    presets  (list the presets)
+Commands (``python -m llm_from_scratch COMMAND --help`` lists each one's flags and defaults):
+
+    pretrain  train a GPT from a preset into a run folder (--resume, --stop-at-step, --extend-to, --keep-best)
+    sample    generate text from a run folder (or its best/ subfolder, or a fine-tuned poems model)
+    eval      loss and perplexity of a run on its validation or test text
+    finetune  fine-tune a run on a Shakespeare task (genre, year, names, poems) and save the model
+    predict   what a fine-tuned model predicts for a text or for each line of a file
+    demo      what `make demo` runs: corpus and tokenizer statistics, then pretrain and sample
+    presets   list the presets
 
 Several GPUs or processes: ``torchrun --standalone --nproc_per_node 2 -m llm_from_scratch pretrain ...``.
 
-Each command is a pair of functions, ``add_<name>(subparsers)`` and ``cmd_<name>(args) -> exit code``,
-listed in ``COMMANDS``: a new command is one more pair and one more entry. Expected failures (a bad
-preset, a missing or corrupt checkpoint, bad arguments) print one line and exit with code 2; a run
-whose loss diverges exits with code 1.
+Exit status: 0 success; 1 the training loss diverged (NaN or infinite; the message names the last good
+checkpoint); 2 a bad input (a wrong flag or value, a missing or unreadable file, a folder that is not a
+checkpoint), reported in one line on stderr that says what is wrong and what to do.
 """
 
 from __future__ import annotations
@@ -28,12 +30,27 @@ class UsageError(Exception):
     """A mistake in the command line or its inputs: reported in one line, exit code 2."""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's help ends with its default, unless the text already says it or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" not in text and action.default not in (None, False, [], argparse.SUPPRESS) \
+                and action.option_strings and not action.required:
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # one line instead of argparse's usage block
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _print(*args, **kwargs) -> None:
+def print_main(*args, **kwargs) -> None:
     """print on rank 0 only (under torchrun every rank runs this file)."""
     import os
 
@@ -41,7 +58,7 @@ def _print(*args, **kwargs) -> None:
         print(*args, **kwargs, flush=True)
 
 
-def _device(name):
+def checked_device(name):
     from llm_from_scratch.device import select_device
 
     try:
@@ -50,12 +67,12 @@ def _device(name):
         raise UsageError(str(e)) from None
 
 
-def _positive(flag: str, value) -> None:
+def positive(flag: str, value) -> None:
     if value is not None and value < 1:
         raise UsageError(f"{flag} must be a positive integer, got {value}")
 
 
-def _read_text(path: str, flag: str) -> str:
+def read_text(path: str, flag: str) -> str:
     p = Path(path)
     if not p.exists():
         raise UsageError(f"{flag} {path}: no such file")
@@ -69,7 +86,7 @@ def _read_text(path: str, flag: str) -> str:
         raise UsageError(f"{flag} {path} cannot be read ({e.strerror}): check its permissions") from None
 
 
-def _run_folder(path: str) -> Path:
+def run_folder(path: str) -> Path:
     """A checkpoint folder given as --checkpoint (a run folder or its best/ subfolder)."""
     p = Path(path)
     if p.is_file():
@@ -80,12 +97,12 @@ def _run_folder(path: str) -> Path:
     return p
 
 
-def _load_lm(path: str, device, command: str):
+def load_lm(path: str, device, command: str):
     """(GPT, tokenizer, config) of a pretraining run or a fine-tuned language model; a fine-tuned
     classifier, regressor or tagger is refused in one line that names the command that fits."""
     from llm_from_scratch.checkpoint import load_config, load_gpt_checkpoint
 
-    folder = _run_folder(path)
+    folder = run_folder(path)
     info = load_config(folder).get("finetune")
     if isinstance(info, dict) and info.get("kind", "language_modeling") != "language_modeling":
         raise UsageError(f"{path} holds a fine-tuned {info.get('task')} {info.get('kind')} model, not a language "
@@ -101,87 +118,59 @@ def _load_lm(path: str, device, command: str):
 def add_pretrain(sub) -> None:
     from llm_from_scratch.presets import PRESETS
 
-    p = sub.add_parser("pretrain", help="pretrain a GPT from a preset", description="Pretrain a GPT from a preset.")
+    p = sub.add_parser("pretrain", help="pretrain a GPT from a preset",
+                       description="Pretrain a GPT from a preset. Flags left out take the preset's value "
+                                   "(`presets` lists them); see llm_from_scratch/runs.py for the guards.")
     p.add_argument("--preset", required=True, help=f"one of: {', '.join(PRESETS)}")
-    p.add_argument("--out", help="output directory (default runs/<preset>)")
-    p.add_argument("--max-steps", type=int, help="optimizer steps (default: the preset's)")
-    p.add_argument("--batch-size", type=int, help="micro-batch size per process")
-    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out exactly")
+    p.add_argument("--out", help="the run's folder (default: runs/<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly (refused if the data, "
+                   "tokenizer, model or training settings differ)")
+    p.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
+    p.add_argument("--extend-to", type=int, metavar="N", help="with --resume: train the run to N steps; the "
+                   "added steps continue at the final learning rate (default: none)")
+    p.add_argument("--stop-at-step", type=int, metavar="N", help="save at step N and stop; --resume continues "
+                   "(for sessions with a time limit; default: none)")
+    p.add_argument("--keep-best", action="store_true", help="also keep the checkpoint with the lowest validation "
+                   "loss in --out/best/")
+    p.add_argument("--max-steps", type=int, help="optimizer steps, also the cosine's length (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="micro-batch size per process (default: the preset's)")
+    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step (default: the preset's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--min-lr", type=float, help="the cosine's floor (default: the preset's, else lr/10)")
+    p.add_argument("--warmup-steps", type=int, help="linear warmup steps (default: the preset's)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay on matrices (default: the preset's)")
+    p.add_argument("--dropout", type=float, help="the model's dropout probability (default: the preset's)")
+    p.add_argument("--eval-every", type=int, help="evaluate and checkpoint every N steps (default: the preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                   help="any other field: model.FIELD=VALUE or train.FIELD=VALUE, VALUE a Python literal or "
+                        "a string; repeatable (default: none)")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="default: by the hardware")
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (default: the preset's)")
     p.add_argument("--fsdp", action="store_true", default=None, help="under torchrun: shard with FSDP instead of DDP")
-    p.add_argument("--eval-every", type=int, help="evaluate and checkpoint every N steps")
-    p.add_argument("--text", help="train on this text file instead of Shakespeare (90%% train / 10%% validation)")
+    p.add_argument("--text", help="train on this UTF-8 text file instead of Shakespeare (first 90%% trains, "
+                   "last 10%% validates; default: Shakespeare)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
 
 
-def run_pretrain(preset_name: str, out: str | None = None, *, max_steps=None, batch_size=None, grad_accum=None,
-                 seed=None, resume=False, device=None, precision=None, compile=None, fsdp=None, eval_every=None,
-                 text=None, progress=True):
-    """Pretrain a preset (the body of ``pretrain``; ``demo`` and the chapters call it too).
-
-    Returns (TrainResult, model, PresetData, out_dir).
-    """
-    import torch
-
-    from llm_from_scratch import checkpoint as ckpt
-    from llm_from_scratch.gpt import GPT, GPTConfig
-    from llm_from_scratch.lm_data import eval_batches, lm_batches
-    from llm_from_scratch.presets import get_preset, prepare_data
-    from llm_from_scratch.train import train
-
-    try:
-        preset = get_preset(preset_name)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    for name, value in (("--max-steps", max_steps), ("--batch-size", batch_size), ("--grad-accum", grad_accum),
-                        ("--eval-every", eval_every)):
-        if value is not None and value < 1:
-            raise UsageError(f"{name} must be a positive integer, got {value}")
-    try:
-        preset = preset.with_overrides(max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, seed=seed,
-                                       device=device, precision=precision, compile=compile, fsdp=fsdp,
-                                       eval_every=eval_every, progress=progress)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    cfg = preset.train
-    _device(cfg.device)  # a bad --device fails now, in one line
-    out_dir = Path(out or Path("runs") / preset.name)
-    saved_tokenizer = None
-    if resume:
-        if not ckpt.has_checkpoint(out_dir):
-            raise UsageError(f"nothing to resume: {out_dir} holds no checkpoint (leave out --resume to start there)")
-        saved_tokenizer = ckpt.load_tokenizer(out_dir)  # the same ids as before, whatever the data
-    data = prepare_data(preset, text_file=text, progress=progress, tokenizer=saved_tokenizer)
-    model_config = GPTConfig(vocab_size=preset.vocab_size(data.tokenizer.vocab_size), **preset.model)
-    torch.manual_seed(cfg.seed)
-    model = GPT(model_config)
-    T = model_config.block_size
-    _print(f"{preset.name}: {model.num_parameters() / 1e6:.2f}M parameters, vocabulary {model_config.vocab_size}, "
-           f"{data.train.numel():,} training / {data.val.numel():,} validation tokens -> {out_dir}")
-    run_info = {"model": model_config.to_dict(), "tokenizer": data.tokenizer_info, "preset": preset.name,
-                "data": {**data.source, "train_tokens": data.train.numel(), "val_tokens": data.val.numel()}}
-    result = train(model, lm_batches(data.train, T, cfg.batch_size, seed=cfg.seed), config=cfg,
-                   val_batches=eval_batches(data.val, T, cfg.batch_size, preset.eval_batches),
-                   out_dir=out_dir, resume=resume, run_info=run_info, tokenizer=data.tokenizer)
-    return result, model, data, out_dir
-
-
 def cmd_pretrain(args) -> int:
+    from llm_from_scratch.runs import run_pretrain
+
     start = time.perf_counter()
     result, _, _, out_dir = run_pretrain(
         args.preset, args.out, max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
-        seed=args.seed, resume=args.resume, device=args.device, precision=args.precision, compile=args.compile,
-        fsdp=args.fsdp, eval_every=args.eval_every, text=args.text, progress=not args.no_progress)
+        seed=args.seed, resume=args.resume, overwrite=args.overwrite, extend_to=args.extend_to,
+        stop_at_step=args.stop_at_step, keep_best=args.keep_best, lr=args.lr, min_lr=args.min_lr,
+        warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, dropout=args.dropout, sets=args.sets,
+        device=args.device, precision=args.precision, compile=args.compile, fsdp=args.fsdp,
+        eval_every=args.eval_every, text=args.text, progress=not args.no_progress)
     last = result.last
     if last.get("val_loss") is not None:
-        _print(f"step {result.step}: train loss {last['train_loss']:.4f}, validation loss {last['val_loss']:.4f} "
-               f"(perplexity {math.exp(last['val_loss']):.2f}), {time.perf_counter() - start:.0f} s")
-    _print(f"saved {out_dir}/model.safetensors, state.pt, config.json, history.jsonl, loss.png")
+        print_main(f"step {result.step}: train loss {last['train_loss']:.4f}, validation loss {last['val_loss']:.4f} "
+                   f"(perplexity {math.exp(last['val_loss']):.2f}), {time.perf_counter() - start:.0f} s")
+    print_main(f"saved {out_dir}/model.safetensors, state.pt, config.json, history.jsonl, loss.png (step {result.step})")
     return 0
 
 
@@ -190,20 +179,28 @@ def cmd_pretrain(args) -> int:
 
 
 def add_sample(sub) -> None:
-    p = sub.add_parser("sample", help="generate text from a checkpoint")
-    p.add_argument("--checkpoint", required=True, help="a directory written by pretrain")
-    p.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
-    p.add_argument("--max-new-tokens", type=int, default=300)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p = sub.add_parser("sample", help="generate text from a checkpoint",
+                       description="Continue a prompt with a pretrained GPT (a run folder, its best/ subfolder, "
+                                   "or a model fine-tuned on the poems).")
+    p.add_argument("--checkpoint", required=True, help="a folder written by pretrain (or finetune --task poems)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
+    src.add_argument("--prompt-file", help="read the prompt from this UTF-8 text file (default: none)")
+    p.add_argument("--max-new-tokens", type=int, default=300, help="tokens to generate (default: 300)")
+    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0: greedy (default: 0.8)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens (default: all)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the smallest set of tokens whose "
+                   "probability reaches p, 0 < p <= 1 (default: off)")
+    p.add_argument("--num-samples", type=int, default=1, help="how many continuations to print (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same text (default: 0)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default: cpu)")
     p.set_defaults(func=cmd_sample)
 
 
 def sample_text(model, tokenizer, prompt: str, max_new_tokens: int = 300, temperature: float = 0.8,
-                top_k: int | None = None, seed: int = 0) -> str:
-    """The prompt and its continuation, as text (reproducible for a seed)."""
+                top_k: int | None = None, seed: int = 0, top_p: float | None = None) -> str:
+    """The prompt and its continuation, as text (reproducible for a seed). Only ids the tokenizer has
+    are sampled: a vocabulary padded for speed (``pad_vocab_to``) never emits its padding rows."""
     import torch
 
     from llm_from_scratch.generate import generate
@@ -214,19 +211,34 @@ def sample_text(model, tokenizer, prompt: str, max_new_tokens: int = 300, temper
     device = next(model.parameters()).device
     idx = torch.tensor([ids], dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(seed)
-    out = generate(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, generator=generator)
+    out = generate(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                   generator=generator, vocab_size=tokenizer.vocab_size)
     return tokenizer.decode(out[0].tolist())
 
 
 def cmd_sample(args) -> int:
     if args.max_new_tokens < 0:
         raise UsageError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
-    model, tokenizer, _ = _load_lm(args.checkpoint, _device(args.device), "sample")
+    positive("--num-samples", args.num_samples)
+    if args.top_k is not None:
+        positive("--top-k", args.top_k)
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UsageError(f"--top-p must be in (0, 1], got {args.top_p}")
+    if not args.temperature >= 0 or math.isinf(args.temperature):
+        raise UsageError(f"--temperature must be a finite number >= 0 (0: greedy), got {args.temperature}")
+    prompt = args.prompt if args.prompt_file is None else read_text(args.prompt_file, "--prompt-file")
+    if not prompt:
+        raise UsageError("the prompt is empty: give at least one character (the default is a newline)")
+    model, tokenizer, _ = load_lm(args.checkpoint, checked_device(args.device), "sample")
     try:
-        text = sample_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed)
+        tokenizer.encode(prompt)
     except ValueError as e:  # e.g. a prompt character outside a char tokenizer's vocabulary
-        raise UsageError(str(e)) from None
-    print(text)
+        raise UsageError(f"the prompt cannot be encoded: {e}") from None
+    for k in range(args.num_samples):
+        if args.num_samples > 1:
+            print(f"--- sample {k + 1} of {args.num_samples} (seed {args.seed + k}) ---")
+        print(sample_text(model, tokenizer, prompt, args.max_new_tokens, args.temperature, args.top_k,
+                          args.seed + k, args.top_p))
     return 0
 
 
@@ -235,34 +247,47 @@ def cmd_sample(args) -> int:
 
 
 def add_eval(sub) -> None:
-    p = sub.add_parser("eval", help="validation loss and perplexity of a checkpoint")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("eval", help="loss and perplexity of a checkpoint on its validation or test text",
+                       description="Mean next-token loss (nats per token), perplexity and accuracy of a run on "
+                                   "the text it was trained against: the validation plays (which chose the "
+                                   "recipe) or the test plays (the headline figure). A --text run has "
+                                   "validation text only.")
+    p.add_argument("--checkpoint", required=True, help="a folder written by pretrain (or its best/ subfolder)")
+    p.add_argument("--split", default="validation", choices=["validation", "test"],
+                   help="which held-out text (default: validation)")
     p.add_argument("--max-batches", type=int, default=None, help="evaluate this many batches (default: all)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default=None)
+    p.add_argument("--batch-size", type=int, default=32, help="windows per batch (default: 32)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     p.set_defaults(func=cmd_eval)
 
 
-def evaluate_checkpoint(directory, max_batches: int | None = None, batch_size: int = 32, device=None) -> dict:
-    """Validation metrics of a checkpoint on the validation text it was trained against."""
+def evaluate_checkpoint(directory, max_batches: int | None = None, batch_size: int = 32, device=None,
+                        split: str = "validation") -> dict:
+    """Metrics of a checkpoint on the validation (or test) text of the data it was trained on."""
     from llm_from_scratch.lm_data import eval_batches
     from llm_from_scratch.presets import encode_texts, source_texts
     from llm_from_scratch.train import evaluate_lm
 
-    device = _device(device)
-    model, tokenizer, config = _load_lm(directory, device, "eval")
+    device = checked_device(device)
+    model, tokenizer, config = load_lm(directory, device, "eval")
     source = config.get("data") or {"kind": "shakespeare"}
-    _, val_texts = source_texts(source, progress=False)
-    val = encode_texts(tokenizer, val_texts)
-    batches = eval_batches(val, model.config.block_size, batch_size, max_batches)
+    if split == "test" and source.get("kind") == "text":
+        raise UsageError(f"{directory} was trained on the text file {source.get('path')}, which has no test part "
+                         "(90% train / 10% validation): use --split validation")
+    texts = source_texts(source, progress=False, split=split)
+    try:
+        tokens = encode_texts(tokenizer, texts)
+        batches = eval_batches(tokens, model.config.block_size, batch_size, max_batches)
+    except ValueError as e:
+        raise UsageError(f"cannot evaluate {directory} on its {split} text: {e}") from None
     return evaluate_lm(model, batches, device=device)
 
 
 def cmd_eval(args) -> int:
-    if args.max_batches is not None and args.max_batches < 1:
-        raise UsageError(f"--max-batches must be a positive integer, got {args.max_batches}")
-    m = evaluate_checkpoint(args.checkpoint, args.max_batches, args.batch_size, args.device)
-    print(f"validation loss {m['loss']:.4f} nats/token, perplexity {m['perplexity']:.2f}, "
+    positive("--batch-size", args.batch_size)
+    positive("--max-batches", args.max_batches)
+    m = evaluate_checkpoint(args.checkpoint, args.max_batches, args.batch_size, args.device, args.split)
+    print(f"{args.split} loss {m['loss']:.4f} nats/token, perplexity {m['perplexity']:.2f}, "
           f"accuracy {m['accuracy']:.3f} ({m['tokens']:,} tokens)")
     return 0
 
@@ -273,10 +298,11 @@ def cmd_eval(args) -> int:
 
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="corpus + tokenizer statistics, then pretrain shakespeare-char-cpu and sample")
-    p.add_argument("--out", default="runs/shakespeare-char-cpu")
-    p.add_argument("--max-steps", type=int, default=None, help="default: the preset's")
+    p.add_argument("--out", default="runs/shakespeare-char-cpu", help="the run's folder")
+    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default: the preset's)")
     p.add_argument("--eval-batches", type=int, default=200, help="validation batches for the final evaluation")
-    p.add_argument("--bpe-vocab-size", type=int, default=4096)
+    p.add_argument("--bpe-vocab-size", type=int, default=4096, help="BPE vocabulary for the statistics")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.set_defaults(func=cmd_demo)
 
 
@@ -309,7 +335,10 @@ def cmd_demo(args) -> int:
 
     print("\n== 3. Pretraining shakespeare-char-cpu (a 4-layer character-level GPT) ==")
     t = time.perf_counter()
-    result, model, data, out_dir = run_pretrain("shakespeare-char-cpu", args.out, max_steps=args.max_steps)
+    from llm_from_scratch.runs import run_pretrain
+
+    result, model, data, out_dir = run_pretrain("shakespeare-char-cpu", args.out, max_steps=args.max_steps,
+                                                overwrite=args.overwrite)
     train_time = time.perf_counter() - t
     m = evaluate_lm(model, eval_batches(data.val, model.config.block_size, 32, args.eval_batches),
                     device=next(model.parameters()).device)
@@ -384,13 +413,13 @@ def cmd_finetune(args) -> int:
     from llm_from_scratch.tasks import load_task
 
     for name in ("steps", "batch_size", "max_len", "lora_r"):
-        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+        positive(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.max_per_work is not None:
-        _positive("--max-per-work", args.max_per_work)
+        positive("--max-per-work", args.max_per_work)
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be > 0, got {args.lr}")
-    _device(args.device)
-    gpt, tokenizer, _ = load_gpt_checkpoint(_run_folder(args.checkpoint), device="cpu")
+    checked_device(args.device)
+    gpt, tokenizer, _ = load_gpt_checkpoint(run_folder(args.checkpoint), device="cpu")
     gpt.train()
     kwargs = {} if args.task == "poems" else {"max_per_work": args.max_per_work}
     try:
@@ -431,10 +460,10 @@ def cmd_predict(args) -> int:
     if args.input is not None:
         texts = [args.input]
     else:
-        texts = [line for line in _read_text(args.input_file, "--input-file").splitlines() if line.strip()]
+        texts = [line for line in read_text(args.input_file, "--input-file").splitlines() if line.strip()]
     if not texts or not any(t.strip() for t in texts):
         raise UsageError("the input is empty: give at least one non-empty line of text")
-    model, tokenizer, info = load_finetuned(_run_folder(args.checkpoint), device=_device(args.device))
+    model, tokenizer, info = load_finetuned(run_folder(args.checkpoint), device=checked_device(args.device))
     if info["kind"] == "language_modeling":
         raise UsageError(f"{args.checkpoint} holds a fine-tuned language model ({info['task']}), which predicts no "
                          f"label: generate text with `python -m llm_from_scratch sample --checkpoint {args.checkpoint}`")
@@ -454,44 +483,44 @@ def cmd_predict(args) -> int:
 
 # ----------------------------------------------------------------------------------------------
 
+# Each command is a pair of functions, add_<name>(subparsers) and cmd_<name>(args) -> exit code.
 COMMANDS = [add_pretrain, add_sample, add_eval, add_finetune, add_predict, add_demo, add_presets]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m llm_from_scratch", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m llm_from_scratch", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in COMMANDS:
         add(sub)
     return parser
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit status (0 success, 1 diverged, 2 bad input)."""
     from llm_from_scratch.checkpoint import CheckpointError
+    from llm_from_scratch.data import CorpusError
+    from llm_from_scratch.train import TrainingDiverged
 
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "func", None):
-            raise UsageError("no command given: choose one of pretrain, sample, eval, demo, presets "
-                             "(see python -m llm_from_scratch --help)")
+            raise UsageError("no command given: choose one of pretrain, sample, eval, finetune, predict, demo, "
+                             "presets (see python -m llm_from_scratch --help)")
         return args.func(args)
-    except (UsageError, CheckpointError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except TrainingDiverged as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except (UsageError, CheckpointError, CorpusError, FileNotFoundError, ValueError) as e:
+        # ValueError: the package's own checks of a bad value (they say what is wrong and what to do)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001
-        from llm_from_scratch.data import CorpusError
-        from llm_from_scratch.train import TrainingDiverged
-
-        if isinstance(e, TrainingDiverged):
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        if isinstance(e, CorpusError):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
     finally:
         import torch.distributed as dist
 

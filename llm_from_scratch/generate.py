@@ -86,6 +86,7 @@ def sample_next_token(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    vocab_size: int | None = None,
 ) -> torch.Tensor:
     """Choose one token per row from last-position logits (B, V) -> LongTensor (B,).
 
@@ -130,6 +131,7 @@ def generate(
     eos_id: int | None = None,
     use_cache: bool = True,
     generator: torch.Generator | None = None,
+    vocab_size: int | None = None,
 ) -> torch.Tensor:
     """Extend each row of ``idx`` (B, T) by up to ``max_new_tokens`` tokens -> LongTensor (B, T + n).
 
@@ -141,6 +143,11 @@ def generate(
       the earlier ones (see the module docstring for the fallback once the cache reaches
       block_size). The tokens are the same as with use_cache=False.
     - generator: a torch.Generator for reproducible sampling (unused when greedy).
+    - vocab_size: sample only ids < vocab_size (the tokenizer's size): the extra rows of a vocabulary
+      padded to a multiple of 64 for speed are never emitted.
+
+    A model whose forward takes ``last_only`` (``gpt.GPT``) computes the logits of the last position
+    only: generation does not pay for the output layer at every position.
 
     The model is put in eval mode (no dropout) for the call and restored afterwards.
     """
@@ -159,6 +166,15 @@ def generate(
         raise TypeError(f"{type(model).__name__} has no KV cache (no forward_cached method); "
                         "call generate(..., use_cache=False)")
 
+    if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1):
+        raise ValueError(f"vocab_size must be None or a positive integer, got {vocab_size!r}")
+    import inspect
+
+    try:
+        last = {"last_only": True} if "last_only" in inspect.signature(model.forward).parameters else {}
+    except (TypeError, ValueError):
+        last = {}
+    cached_last = last if use_cache and "last_only" in inspect.signature(model.forward_cached).parameters else {}
     block_size = _model_block_size(model)
     was_training = model.training
     model.eval()
@@ -171,7 +187,7 @@ def generate(
             if use_cache and cache is None:
                 # Prefill: the whole (cropped) prompt in one pass fills the cache.
                 context = out if block_size is None else out[:, -block_size:]
-                logits, cache = model.forward_cached(context, None)
+                logits, cache = model.forward_cached(context, None, **cached_last)
                 cached_len = context.size(1)
             elif use_cache and cache_fits:
                 logits, cache = model.forward_cached(out[:, -1:], cache)
@@ -179,8 +195,11 @@ def generate(
             else:
                 # No cache, or the cache is full: recompute over the last block_size tokens.
                 context = out if block_size is None else out[:, -block_size:]
-                logits = _logits_of(model(context))
-            next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
+                logits = _logits_of(model(context, **last))
+            scores = logits[:, -1, :]
+            if vocab_size is not None and vocab_size < scores.size(-1):
+                scores = scores[:, :vocab_size]  # ids >= vocab_size are padding rows: never sampled
+            next_token = sample_next_token(scores, temperature, top_k, top_p, generator)
             if eos_id is not None:
                 next_token = torch.where(finished, torch.full_like(next_token, eos_id), next_token)
                 finished |= next_token == eos_id

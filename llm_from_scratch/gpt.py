@@ -26,7 +26,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -82,12 +82,9 @@ class GPTConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> GPTConfig:
         """Inverse of ``to_dict`` (e.g. a checkpoint's config.json); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"GPTConfig.from_dict: unknown keys {unknown}; the fields are {sorted(known)}. "
-                             "(For a Hugging Face GPT-2 config.json use GPT.from_hf_gpt2.)")
-        return cls(**dict(d))
+        from llm_from_scratch.utils import config_from_dict
+
+        return config_from_dict(cls, d)  # (for a Hugging Face GPT-2 config.json use GPT.from_hf_gpt2)
 
 
 def gpt_parameter_count(vocab_size: int, block_size: int, n_layer: int, n_embd: int, bias: bool = True) -> int:
@@ -220,14 +217,20 @@ class GPT(nn.Module):
             x = block(x)
         return self.transformer.ln_f(x)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, last_only: bool = False):
         """idx (B, T) -> (logits (B, T, V), loss).
 
         loss is the mean next-token cross entropy −(1/N) Σ log softmax(logits)[target] over the
         positions whose target is not -100 (the caller shifts: targets[t] = idx[t+1]); None
-        without targets.
+        without targets. ``last_only=True`` (generation, no targets): the logits of the last position
+        only, (B, 1, V), so the output layer's T·d·V multiply-adds shrink to d·V (as nanoGPT does).
         """
-        logits = self.lm_head(self.forward_hidden(idx))
+        h = self.forward_hidden(idx)
+        if last_only:
+            if targets is not None:
+                raise ValueError("last_only=True is for generation: a loss needs the logits at every position")
+            return self.lm_head(h[:, -1:, :]), None
+        logits = self.lm_head(h)
         loss = None
         if targets is not None:
             if targets.shape != idx.shape:
@@ -236,7 +239,7 @@ class GPT(nn.Module):
                                    ignore_index=-100)
         return logits, loss
 
-    def forward_cached(self, idx: torch.Tensor, cache: list | None = None):
+    def forward_cached(self, idx: torch.Tensor, cache: list | None = None, last_only: bool = False):
         """Incremental forward for generation: idx (B, T_new) -> (logits (B, T_new, V), cache).
 
         ``cache`` is None (start: idx is the prompt) or what the previous call returned: a list with
@@ -251,7 +254,8 @@ class GPT(nn.Module):
         for i, block in enumerate(self.transformer.h):
             x, kv = block(x, past_kv=None if cache is None else cache[i], use_cache=True)
             new_cache.append(kv)
-        return self.lm_head(self.transformer.ln_f(x)), new_cache
+        h = self.transformer.ln_f(x)
+        return self.lm_head(h[:, -1:, :] if last_only else h), new_cache
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, **kwargs) -> torch.Tensor:

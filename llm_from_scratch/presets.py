@@ -127,24 +127,34 @@ class PresetData:
     source: dict  # where the text came from (recorded in config.json, used by `eval`)
 
 
-def source_texts(source: dict, progress: bool, everything: bool = False):
+def source_texts(source: dict, progress: bool, everything: bool = False, split: str | None = None):
     """(train texts, validation texts) of a data source; with ``everything``, also all its texts
-    (for a character vocabulary that covers the test plays and poems too)."""
+    (for a character vocabulary that covers the test plays and poems too). With ``split``
+    ("train", "validation" or "test"), that part's texts only (a text file has no test part)."""
     if source["kind"] == "text":
         from pathlib import Path
 
         path = Path(source["path"])
         if not path.is_file():
             raise FileNotFoundError(f"--text {path}: no such file")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"--text {path} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8") from None
         cut = int(len(text) * 0.9)
         if cut < 2 or len(text) - cut < 2:
             raise ValueError(f"--text {path} is too short to split into training and validation text")
+        if split is not None:
+            if split not in ("train", "validation"):
+                raise ValueError(f"a --text run has no {split} part (90% train / 10% validation)")
+            return [text[:cut]] if split == "train" else [text[cut:]]
         return ([text[:cut]], [text[cut:]], [text]) if everything else ([text[:cut]], [text[cut:]])
     from llm_from_scratch.data import load_shakespeare, split_works
 
     works = load_shakespeare(progress=progress)
     splits = split_works(works)
+    if split is not None:
+        return [w.text for w in splits[split]]
     train, val = [w.text for w in splits["train"]], [w.text for w in splits["validation"]]
     return (train, val, [w.text for w in works]) if everything else (train, val)
 
@@ -166,7 +176,16 @@ def prepare_data(preset: Preset, text_file: str | None = None, progress: bool = 
 
     from llm_from_scratch.tokenizer import BPETokenizer, CharTokenizer
 
-    source = {"kind": "text", "path": str(Path(text_file).resolve())} if text_file else {"kind": "shakespeare"}
+    if text_file:
+        import hashlib
+
+        path = Path(text_file).resolve()
+        if not path.is_file():
+            raise ValueError(f"--text {text_file}: no such file" if not path.exists() else
+                             f"--text {text_file} is a folder: give a UTF-8 text file")
+        source = {"kind": "text", "path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    else:
+        source = {"kind": "shakespeare", "split": "data.split_works: train plays / validation plays"}
     train_texts, val_texts, all_texts = source_texts(source, progress, everything=True)
     if tokenizer is None:
         if preset.tokenizer == "char":

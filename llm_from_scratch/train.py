@@ -67,9 +67,9 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -82,7 +82,7 @@ from llm_from_scratch.distributed import (DistInfo, dist_ready, micro_batch_inde
                                           transformer_blocks)
 from llm_from_scratch.optim import set_lr, warmup_cosine
 from llm_from_scratch.scaling import enable_gradient_checkpointing
-from llm_from_scratch.utils import seed_everything
+from llm_from_scratch.utils import config_from_dict, seed_everything
 
 # Names that earlier issues placed here and that now live in their own modules (kept importable):
 from llm_from_scratch.checkpoint import load_gpt_checkpoint  # noqa: E402,F401
@@ -102,7 +102,15 @@ __all__ = [
 
 @dataclass
 class TrainConfig:
-    """Everything that says how to train (the model's shape lives in its own config)."""
+    """Everything that says how to train (the model's shape lives in its own config).
+
+    ``RUN_FIELDS`` are the run's identity: a resumed run must have the same (``pretrain --resume``
+    refuses otherwise, naming the field). The others say how to run it (device, precision,
+    compilation, logging) and may change between sessions.
+    """
+
+    RUN_FIELDS: ClassVar[tuple[str, ...]] = ("max_steps", "batch_size", "grad_accum", "lr", "min_lr", "warmup_steps",
+                                             "lr_decay_steps", "weight_decay", "betas", "eps", "grad_clip", "seed")
 
     max_steps: int = 1000  # optimizer steps to run (the run stops here)
     batch_size: int = 12  # micro-batch size per process
@@ -136,6 +144,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
+        if self.min_lr is not None and not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"TrainConfig.min_lr must be between 0 and lr={self.lr}, got {self.min_lr!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.grad_clip is not None and not self.grad_clip >= 0:
+            raise ValueError(f"TrainConfig.grad_clip must be >= 0 or None, got {self.grad_clip!r}")
         if self.lr_decay_steps is not None and (not isinstance(self.lr_decay_steps, int) or self.lr_decay_steps < 1):
             raise ValueError(f"TrainConfig.lr_decay_steps must be a positive integer or None, got {self.lr_decay_steps!r}")
         self.betas = tuple(self.betas)
@@ -151,11 +165,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"TrainConfig.from_dict: unknown keys {unknown}")
-        return cls(**d)
+        return config_from_dict(cls, d)
+
+    def run_identity(self) -> dict:
+        """The RUN_FIELDS, with the schedule length resolved (what a resumed run must match)."""
+        d = {name: getattr(self, name) for name in self.RUN_FIELDS}
+        d["lr_decay_steps"], d["betas"] = self.decay_steps, list(self.betas)
+        return d
 
 
 class TrainingDiverged(RuntimeError):
@@ -386,16 +402,25 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
           val_batches: Sequence | None = None, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
           eval_fn: Callable[[nn.Module], dict] | None = None, out_dir: str | os.PathLike | None = None,
           resume: bool = False, run_info: dict | None = None, tokenizer: Any = None,
-          on_eval: Callable[[dict], None] | None = None) -> TrainResult:
+          on_eval: Callable[[dict], None] | None = None, stop_at_step: int | None = None,
+          keep_best: bool = False) -> TrainResult:
     """Train ``model`` for ``config.max_steps`` optimizer steps (see the module docstring).
 
     run_info: what config.json records besides the training config: ``{"model": model_config_dict,
       "tokenizer": {...}, ...}``; on resume, ``model`` and ``tokenizer`` must equal the saved ones.
     tokenizer: saved beside the checkpoint (anything with ``save(dir)``).
     on_eval: called with each history record (e.g. to print or plot live).
+    stop_at_step: train on the run's own schedule, save at this step and return (a session with a
+      time limit); ``resume=True`` later continues as if nothing had happened.
+    keep_best: also keep the checkpoint with the lowest validation loss in ``out_dir/best/``.
     Returns a :class:`TrainResult`; the model is trained in place.
     """
     loss_fn = loss_fn or lm_loss
+    if not resume:  # the schedule's length is fixed when a run starts and recorded in config.json
+        config = replace(config, lr_decay_steps=config.decay_steps)
+    if stop_at_step is not None and (isinstance(stop_at_step, bool) or not isinstance(stop_at_step, int)
+                                     or stop_at_step < 1):
+        raise ValueError(f"stop_at_step must be a positive integer, got {stop_at_step!r}")
     run_info = dict(run_info or {})
     out_dir = Path(out_dir) if out_dir is not None else None
     info = setup_distributed(config.device)
@@ -449,6 +474,9 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
                                                               device, info)
         history = [r for r in read_history(out_dir) if r["step"] <= step]
     last_good = f"{out_dir} (step {step})" if out_dir is not None and resume else None
+    best_loss = math.inf
+    if keep_best and out_dir is not None and ckpt.has_checkpoint(out_dir / "best"):
+        best_loss = ckpt.load_config(out_dir / "best").get("val_loss", math.inf)
     if out_dir is not None and info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         with open(out_dir / "history.jsonl", "w") as f:  # rewritten: drops records past a resumed step
@@ -484,9 +512,11 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
     first_step = step
     run_start = time.perf_counter()
     window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
-    grad_norm = None
+    grad_norm = None  # a tensor: read on the host only when a record is written
+    last_saved = step
+    end = config.max_steps if stop_at_step is None else min(config.max_steps, stop_at_step)
     try:
-        while step < config.max_steps:
+        while step < end:
             t0 = time.perf_counter()
             lr = set_lr(optimizer, learning_rate(step, config))
             step_loss = torch.zeros((), device=device)
@@ -520,7 +550,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
             if info.enabled:
                 dist.all_reduce(step_loss)
                 step_loss /= info.world_size
-            loss_value = step_loss.item()
+            loss_value = step_loss.item()  # the step's one host synchronisation (the NaN stop needs it)
             if not math.isfinite(loss_value):
                 if last_good:
                     where = f"The last good checkpoint is {last_good}: resume from it"
@@ -533,7 +563,7 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
                 if scaler is not None:
                     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                grad_norm = norm.full_tensor().item() if hasattr(norm, "full_tensor") else norm.item()
+                grad_norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
             if scaler is not None:
                 scaler.step(optimizer)  # skips the update if the gradients overflowed
                 scaler.update()
@@ -553,16 +583,25 @@ def train(model: nn.Module, train_batches: Callable[[int], Any], *, config: Trai
             bar.update(1)
             if step % config.eval_every == 0 or step == config.max_steps:
                 tok_s = window_tokens / window_time if window_time > 0 else None
-                extra = {"grad_norm": grad_norm, "tokens_seen": tokens_seen, "precision": precision,
+                extra = {"grad_norm": None if grad_norm is None else float(grad_norm), "tokens_seen": tokens_seen,
+                         "precision": precision,
                          "elapsed_s": elapsed_before + time.perf_counter() - run_start}
                 rec = record(step, window_loss / window_steps, lr, tok_s, extra)
                 window_loss, window_steps, window_tokens, window_time = 0.0, 0, 0, 0.0
                 if out_dir is not None:
                     _save(out_dir, model, optimizer, scaler, config, run_info, tokenizer, step, next_index, tokens_seen,
                           rec["elapsed_s"], device, info)
-                    last_good = f"{out_dir} (step {step})"
+                    last_good, last_saved = f"{out_dir} (step {step})", step
                     if info.is_main:
                         plot_history(history, out_dir / "loss.png")
+                    val_loss = rec.get("val_loss")
+                    if keep_best and val_loss is not None and val_loss < best_loss:
+                        best_loss = val_loss
+                        _save(out_dir / "best", model, optimizer, scaler, config, {**run_info, "val_loss": val_loss},
+                              tokenizer, step, next_index, tokens_seen, rec["elapsed_s"], device, info)
+        if out_dir is not None and step > last_saved:  # stopped at stop_at_step between two evaluations
+            _save(out_dir, model, optimizer, scaler, config, run_info, tokenizer, step, next_index, tokens_seen,
+                  elapsed_before + time.perf_counter() - run_start, device, info)
     finally:
         bar.close()
     return TrainResult(step=step, history=history, tokens_seen=tokens_seen, out_dir=out_dir)

@@ -61,3 +61,17 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return torch.Generator().manual_seed(seed)
+
+
+def config_from_dict(cls, d, strict: bool = True):
+    """A config dataclass from a dict (a checkpoint's config.json): the one ``from_dict`` of the package.
+
+    Unknown keys are a ValueError that lists the fields (``strict=False`` ignores them, e.g. for a
+    transformers config.json)."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown and strict:
+        raise ValueError(f"{cls.__name__}.from_dict: unknown keys {unknown}; the fields are {sorted(known)}")
+    return cls(**{k: v for k, v in dict(d).items() if k in known})

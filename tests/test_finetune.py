@@ -337,3 +337,27 @@ def test_cli_end_to_end_reload_and_predict(tmp_path, shakespeare, capsys):
     assert main(["sample", "--checkpoint", str(tmp_path / "ft")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "predict" in err and "classification" in err
+
+
+def test_poems_finetune_folder_works_with_sample_eval_and_load_finetuned(tmp_path, shakespeare, capsys):
+    """The poems task fine-tunes the GPT itself: its folder is a language model that `sample` and
+    `eval` read; `predict` says in one line that it predicts no label."""
+    from llm_from_scratch import checkpoint as ckpt
+    from llm_from_scratch.__main__ import main
+
+    tok = CharTokenizer.fit(corpus_text(shakespeare))
+    gpt = tiny_gpt(vocab=tok.vocab_size, block=32, n_layer=1)
+    ckpt.save_checkpoint(tmp_path / "pre", weights=gpt, tokenizer=tok, state={"step": 0},
+                         config={"model": gpt.config.to_dict(), "tokenizer": {"type": "char"}})
+    assert main(["finetune", "--task", "poems", "--checkpoint", str(tmp_path / "pre"), "--out", str(tmp_path / "ft"),
+                 "--steps", "2", "--batch-size", "2", "--max-len", "32", "--no-progress"]) == 0
+    model, tok2, info = FT.load_finetuned(tmp_path / "ft")
+    assert info["task"] == "poems" and info["kind"] == "language_modeling" and isinstance(model, GPT)
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", str(tmp_path / "ft"), "--prompt", "Shall I", "--max-new-tokens", "8"]) == 0
+    assert capsys.readouterr().out.startswith("Shall I")
+    assert main(["eval", "--checkpoint", str(tmp_path / "ft"), "--max-batches", "2"]) == 0
+    assert "validation loss" in capsys.readouterr().out
+    assert main(["predict", "--checkpoint", str(tmp_path / "ft"), "--input", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sample" in err
