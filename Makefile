@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch that is installed when the machine has no torch yet.
-# (Colab and GPU machines keep their own torch: the package only asks torch>=2.2.)
+# (Colab and GPU machines keep their own torch when it is >= 2.13, the lowest version tested.)
 TORCH_CPU ?= torch==2.13.0
 
 .PHONY: install install-dev demo test unit nbval lab notebooks bench clean

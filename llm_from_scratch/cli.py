@@ -193,7 +193,7 @@ def add_sample(sub) -> None:
                    "probability reaches p, 0 < p <= 1 (default: off)")
     p.add_argument("--num-samples", type=int, default=1, help="how many continuations to print (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same text (default: 0)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps (default: cpu)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     p.set_defaults(func=cmd_sample)
 
 
@@ -450,7 +450,7 @@ def add_predict(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", help="one text to predict for")
     src.add_argument("--input-file", help="a UTF-8 text file: one prediction per non-empty line")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     p.set_defaults(func=cmd_predict)
 
 

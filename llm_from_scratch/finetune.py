@@ -153,7 +153,7 @@ class FinetuneConfig:
     batch_size: int = 16
     lr: float | None = None
     warmup_steps: int = 20
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # lighter than pretraining's 0.1: a few hundred steps from pretrained weights
     max_len: int = 128  # tokens per example (cut to the backbone's block size)
     dropout: float = 0.1
     seed: int = 0
