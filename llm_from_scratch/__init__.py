@@ -11,7 +11,7 @@ One module per idea; each chapter in ``chapters/`` teaches one or two of them:
 - ``mlm``        BERT masking and the MLM loss (chapter 05)
 - ``gpt``        the GPT model and generation (chapters 06, 11)
 - ``bert``       the BERT model (chapters 05, 08)
-- ``train``      the training loop, its config and evaluation (chapter 07)
+- ``train``, ``history``  the training loop, its config and evaluation; history.jsonl and the loss plot (chapter 07)
 - ``checkpoint`` checkpoint files: atomic saves, safe loads, the GPT loader (chapter 07)
 - ``distributed``, ``scaling``  process groups and FSDP; memory, FLOPs and MFU (chapter 12)
 - ``tasks``, ``hub_data``  the Shakespeare fine-tuning tasks and their hub versions (chapters 08-10)

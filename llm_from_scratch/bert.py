@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
@@ -74,12 +74,9 @@ class BertConfig:
     @classmethod
     def from_dict(cls, d: Mapping, strict: bool = True) -> BertConfig:
         """Inverse of ``to_dict``. ``strict=False`` ignores unknown keys (e.g. a transformers config.json)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown and strict:
-            raise ValueError(f"BertConfig.from_dict: unknown keys {unknown}; the fields are {sorted(known)}. "
-                             "Pass strict=False to ignore them.")
-        return cls(**{k: v for k, v in d.items() if k in known})
+        from llm_from_scratch.utils import config_from_dict
+
+        return config_from_dict(cls, d, strict=strict)
 
 
 class BertEmbeddings(nn.Module):

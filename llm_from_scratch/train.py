@@ -86,6 +86,7 @@ from llm_from_scratch.utils import config_from_dict, seed_everything
 
 # Names that earlier issues placed here and that now live in their own modules (kept importable):
 from llm_from_scratch.checkpoint import load_gpt_checkpoint  # noqa: E402,F401
+from llm_from_scratch.history import plot_history, read_history  # noqa: E402,F401
 from llm_from_scratch.lm_data import eval_batches, lm_batches, shuffled_batches  # noqa: E402,F401
 from llm_from_scratch.scaling import (H100_BF16_PEAK_FLOPS, flops_per_token, mfu,  # noqa: E402,F401
                                       saved_activation_bytes)
@@ -297,43 +298,6 @@ def configure_optimizer(model: nn.Module, config: TrainConfig, device: torch.dev
     extra = {"fused": True} if device.type == "cuda" else {"foreach": True}
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps, **extra)
 
-
-
-# ----------------------------------------------------------------------------------------------
-# History and plot
-
-
-def read_history(out_dir: str | os.PathLike) -> list[dict]:
-    """The records of ``out_dir/history.jsonl``."""
-    path = Path(out_dir) / "history.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def plot_history(history: Sequence[dict], path: str | os.PathLike | None = None, title: str | None = None):
-    """Train and validation loss against the step; saved to ``path`` if given. Returns the figure.
-
-    Uses matplotlib's object API (no pyplot): safe in worker processes and without a display.
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    steps = [r["step"] for r in history]
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        pts = [(s, r[key]) for s, r in zip(steps, history) if r.get(key) is not None]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", markersize=3, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats per token)")
-    ax.set_title(title or "Loss: validation above train means overfitting")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
 
 
 # ----------------------------------------------------------------------------------------------

@@ -245,7 +245,7 @@ print("here:", device, "->", select_precision(device))
 # model: every token about equally likely.
 
 # %%
-from llm_from_scratch.__main__ import sample_text
+from llm_from_scratch.cli import sample_text
 
 config = GPTConfig(vocab_size=preset.vocab_size(data.tokenizer.vocab_size), **preset.model)
 torch.manual_seed(0)
@@ -261,7 +261,8 @@ assert len(data.tokenizer.encode(before)) == 121 or preset.tokenizer == "bpe"
 # %%
 # NBVAL_IGNORE_OUTPUT
 from llm_from_scratch.lm_data import eval_batches
-from llm_from_scratch.train import read_history, train
+from llm_from_scratch.history import read_history
+from llm_from_scratch.train import train
 
 runs = Path(tempfile.mkdtemp(prefix="lfs07-"))
 train_config = dataclasses.replace(preset.train, max_steps=100 if SMOKE else preset.train.max_steps,
@@ -286,7 +287,7 @@ print("history keys:", sorted(read_history(runs / "straight")[-1]))
 
 # %%
 from IPython.display import display
-from llm_from_scratch.train import plot_history
+from llm_from_scratch.history import plot_history
 
 display(plot_history(result.history, title="Train and validation loss fall together: no overfitting yet"))
 

@@ -235,7 +235,7 @@ print("same gradients with and without checkpointing")
 
 # %%
 from llm_from_scratch.distributed import micro_batch_index
-from llm_from_scratch.train import read_history
+from llm_from_scratch.history import read_history
 
 
 def batch_index(step, micro, rank, world, accum):  # the formula above
