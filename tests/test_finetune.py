@@ -361,3 +361,45 @@ def test_poems_finetune_folder_works_with_sample_eval_and_load_finetuned(tmp_pat
     assert main(["predict", "--checkpoint", str(tmp_path / "ft"), "--input", "x"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "sample" in err
+
+
+@pytest.mark.parametrize("kind", ["regression", "tagging-crf", "tagging-softmax"])
+def test_save_and_load_finetuned_regressor_and_taggers_predict_the_same(tmp_path, kind, capsys):
+    """A regressor (its target mean and std) and both taggers (tag names, CRF transitions) come back
+    from their folder predicting exactly what they predicted before saving; `predict` prints them."""
+    from llm_from_scratch.__main__ import main
+
+    tok = CharTokenizer.fit("abcdefgh ABCDEFGH.,")
+    gpt = tiny_gpt(vocab=tok.vocab_size, block=24, n_layer=1)
+    if kind == "regression":
+        task = Task("year", "regression", [TextExample("abc", 1600.0), TextExample("def", 1610.0)], [], [])
+        model = FT.SequenceRegressor(gpt, pooling="mean", target_mean=1605.0, target_std=4.0)
+        torch.nn.init.normal_(model.head.weight, std=0.5)
+    else:
+        task = Task("names", "tagging", [TaggedExample(("Abc", "de"), ("B-PER", "O"))], [], [], TAG_NAMES)
+        model = FT.CRFTagger(gpt, TAG_NAMES) if kind == "tagging-crf" else FT.TokenTagger(gpt, len(TAG_NAMES))
+        torch.nn.init.normal_(model.head.weight, std=0.5)
+    model.eval()
+    config = FT.FinetuneConfig(max_len=20)
+    info = FT.head_info(task, model, config)
+    texts = ["Abc def gh.", "H ab, cd"]
+    before = FT.predict_texts(model, tok, info, texts)
+    FT.save_finetuned(tmp_path / "ft", model, tok, info)
+    loaded, tok2, info2 = FT.load_finetuned(tmp_path / "ft")
+    assert info2["task"] == task.name and info2["kind"] == task.kind
+    after = FT.predict_texts(loaded, tok2, info2, texts)
+    assert after == before
+    if kind == "regression":
+        assert info2["target_mean"] == 1605.0 and info2["target_std"] == 4.0
+        assert all(isinstance(p["value"], float) for p in after)
+    else:
+        assert info2["tag_names"] == list(TAG_NAMES) and info2["crf"] == (kind == "tagging-crf")
+        assert after[0]["words"] == ["Abc", "def", "gh", "."]
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(tmp_path / "ft"), "--input", texts[0]]) == 0
+    line = capsys.readouterr().out.strip()
+    if kind == "regression":
+        assert line == f"{before[0]['value']:.1f}\t{texts[0]}"
+    else:
+        expected = " ".join(w if t == "O" else f"{w}/{t}" for w, t in zip(before[0]["words"], before[0]["tags"]))
+        assert line == expected
