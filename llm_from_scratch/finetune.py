@@ -4,7 +4,6 @@ The task heads (``SequenceClassifier``, ``SequenceRegressor``, ``TokenTagger``, 
 pooling live in :mod:`llm_from_scratch.heads` (re-exported here). This module chooses what trains,
 encodes a task's examples, trains with the course's loop, and scores the result beside a baseline.
 
-
 Which parameters train (``setup_method``):
 
 =========  ====================================================  =====================================
@@ -32,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch

@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import torch
+
 from llm_from_scratch.tokenizer import tokenizer_info  # noqa: F401 (its home is tokenizer.py)
 from llm_from_scratch.train import TrainConfig
 
@@ -120,8 +122,8 @@ def get_preset(name: str) -> Preset:
 class PresetData:
     """Token streams and the tokenizer for a preset."""
 
-    train: "torch.Tensor"  # 1-D LongTensor
-    val: "torch.Tensor"
+    train: torch.Tensor  # 1-D LongTensor
+    val: torch.Tensor
     tokenizer: object
     tokenizer_info: dict  # recorded in config.json; a resumed run must have the same
     source: dict  # where the text came from (recorded in config.json, used by `eval`)
@@ -159,7 +161,7 @@ def source_texts(source: dict, progress: bool, everything: bool = False, split: 
     return (train, val, [w.text for w in works]) if everything else (train, val)
 
 
-def encode_texts(tokenizer, texts: list[str]) -> "torch.Tensor":
+def encode_texts(tokenizer, texts: list[str]) -> torch.Tensor:
     """One stream of ids for a preset (``lm_data.encode_works``): each text ends in the tokenizer's
     ``<|endoftext|>`` when it has one (BPE), and follows the previous one directly otherwise (characters)."""
     from llm_from_scratch.lm_data import encode_works
