@@ -25,9 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-
-class UsageError(Exception):
-    """A mistake in the command line or its inputs: reported in one line, exit code 2."""
+from llm_from_scratch.runs import UsageError, checked_device, print_main, run_pretrain  # noqa: F401
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -48,23 +46,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # one line instead of argparse's usage block
         raise UsageError(f"{message} (see {self.prog} --help)")
-
-
-def print_main(*args, **kwargs) -> None:
-    """print on rank 0 only (under torchrun every rank runs this file)."""
-    import os
-
-    if os.environ.get("RANK", "0") == "0":
-        print(*args, **kwargs, flush=True)
-
-
-def checked_device(name):
-    from llm_from_scratch.device import select_device
-
-    try:
-        return select_device(name)
-    except (RuntimeError, ValueError) as e:
-        raise UsageError(str(e)) from None
 
 
 def positive(flag: str, value) -> None:
@@ -156,8 +137,6 @@ def add_pretrain(sub) -> None:
 
 
 def cmd_pretrain(args) -> int:
-    from llm_from_scratch.runs import run_pretrain
-
     start = time.perf_counter()
     result, _, _, out_dir = run_pretrain(
         args.preset, args.out, max_steps=args.max_steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
@@ -335,8 +314,6 @@ def cmd_demo(args) -> int:
 
     print("\n== 3. Pretraining shakespeare-char-cpu (a 4-layer character-level GPT) ==")
     t = time.perf_counter()
-    from llm_from_scratch.runs import run_pretrain
-
     result, model, data, out_dir = run_pretrain("shakespeare-char-cpu", args.out, max_steps=args.max_steps,
                                                 overwrite=args.overwrite)
     train_time = time.perf_counter() - t

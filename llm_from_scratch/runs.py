@@ -23,7 +23,28 @@ import shutil
 from dataclasses import fields, replace
 from pathlib import Path
 
-from llm_from_scratch.cli import UsageError
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs: reported in one line, exit code 2."""
+
+
+def print_main(*args, **kwargs) -> None:
+    """print on rank 0 only (under torchrun every rank runs this file)."""
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print(*args, **kwargs, flush=True)
+
+
+def checked_device(name):
+    """The device called ``name`` (None: the best available), or a UsageError saying why not."""
+    from llm_from_scratch.device import select_device
+
+    try:
+        return select_device(name)
+    except (RuntimeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+
 
 RUN_FILES = ("model.safetensors", "state.pt", "config.json", "tokenizer", "history.jsonl", "loss.png", "best", "COMMIT")
 
@@ -85,7 +106,6 @@ def run_pretrain(preset_name: str, out: str | None = None, *, max_steps=None, ba
     import torch
 
     from llm_from_scratch import checkpoint as ckpt
-    from llm_from_scratch.cli import checked_device, print_main
     from llm_from_scratch.gpt import GPT, GPTConfig
     from llm_from_scratch.lm_data import eval_batches, lm_batches
     from llm_from_scratch.presets import get_preset, prepare_data
