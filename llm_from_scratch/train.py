@@ -19,7 +19,10 @@ The API (chapters 07 and 12 walk through it)::
   NLL, perplexity = exp(NLL), accuracy), or ``eval_fn(model) -> {"loss": ..., ...}`` for anything else.
 - ``out_dir``: where ``history.jsonl`` (one JSON record per evaluation: step, train_loss, val_loss,
   lr, tokens_per_s, ...), ``loss.png`` and the checkpoint (see :mod:`llm_from_scratch.checkpoint`)
-  go. ``resume=True`` continues from the checkpoint there, bit for bit.
+  go. ``resume=True`` continues from the checkpoint there, bit for bit; ``stop_at_step=N`` saves at
+  step N and returns (a later ``resume=True`` continues); ``keep_best=True`` also keeps the checkpoint
+  with the lowest validation loss in ``out_dir/best/``. A new run records its schedule's length
+  (``lr_decay_steps``) in config.json.
 
 What each piece of the step is for:
 
