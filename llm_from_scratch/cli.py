@@ -465,7 +465,7 @@ COMMANDS = [add_pretrain, add_sample, add_eval, add_finetune, add_predict, add_d
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m llm_from_scratch", description=__doc__)
+    parser = _Parser(prog="python -m llm_from_scratch", description=__doc__.replace("``", ""))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in COMMANDS:
         add(sub)

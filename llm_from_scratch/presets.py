@@ -139,6 +139,12 @@ def source_texts(source: dict, progress: bool, everything: bool = False, split: 
         path = Path(source["path"])
         if not path.is_file():
             raise FileNotFoundError(f"--text {path}: no such file")
+        if source.get("sha256"):
+            import hashlib
+
+            if hashlib.sha256(path.read_bytes()).hexdigest() != source["sha256"]:
+                raise ValueError(f"the text file {path} changed since the run was trained on it (its sha256 "
+                                 "differs): its validation part is no longer the run's")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:

@@ -217,6 +217,8 @@ def test_resume_refuses_a_changed_text_file_and_a_text_the_tokenizer_cannot_enco
     capsys.readouterr()
     assert main(_tiny(copy, out, "--resume")) == 2
     assert "data.sha256 is" in _error_line(capsys)
+    assert main(["eval", "--checkpoint", str(out)]) == 2  # its validation part is no longer the run's
+    assert "changed since the run was trained" in _error_line(capsys)
     copy.write_text(text_file.read_text(encoding="utf-8") + "\u00e9t\u00e9\n", encoding="utf-8")
     assert main(_tiny(copy, out, "--resume")) == 2
     assert "not in this CharTokenizer" in _error_line(capsys)
