@@ -186,7 +186,9 @@ def _resumed_config(out_dir: Path, saved: dict, cfg, data, extend_to, explicit: 
     from llm_from_scratch.checkpoint import first_difference
     from llm_from_scratch.train import TrainConfig
 
-    diff = first_difference(_data_identity(saved.get("data", {})), _data_identity(data.source), "data")
+    saved_data = _data_identity(saved.get("data", {}))
+    current = {k: v for k, v in _data_identity(data.source).items() if k in saved_data}  # (older runs record less)
+    diff = first_difference(saved_data, current, "data")
     if diff:
         raise UsageError(f"--resume: the data differ from the run's: {diff}. Resume on the data the run started "
                          "with, or start a new run in another --out")
