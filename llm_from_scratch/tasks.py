@@ -1,4 +1,4 @@
-"""Fine-tuning tasks made from the Shakespeare corpus (chapters 08-10), and the same schema from the hub.
+"""Fine-tuning tasks made from the Shakespeare corpus (chapters 08-10): the schema, the builders, the baselines.
 
 Every task is cut from the course's one split of the plays (``data.split_works``): the examples of
 ``train`` come from the training plays, those of ``test`` from plays that pretraining never saw.
