@@ -19,6 +19,7 @@ A run lives in one folder (``--out``, default ``runs/<preset>``) and is guarded:
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 from dataclasses import fields, replace
 from pathlib import Path
@@ -30,8 +31,6 @@ class UsageError(Exception):
 
 def print_main(*args, **kwargs) -> None:
     """print on rank 0 only (under torchrun every rank runs this file)."""
-    import os
-
     if os.environ.get("RANK", "0") == "0":
         print(*args, **kwargs, flush=True)
 
@@ -152,7 +151,8 @@ def run_pretrain(preset_name: str, out: str | None = None, *, max_steps=None, ba
         if not overwrite:
             raise UsageError(f"{out_dir} already holds a run: pass --resume to continue it, --overwrite to replace "
                              "it, or choose another --out")
-        clear_run(out_dir)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one process deletes
+            clear_run(out_dir)
     try:
         data = prepare_data(preset, text_file=text, progress=progress, tokenizer=saved_tokenizer)
     except ValueError as e:
