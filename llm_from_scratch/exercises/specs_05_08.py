@@ -140,9 +140,9 @@ def _accum_test(doc, seed, K):
         torch.manual_seed(seed)  # only the model's initial weights; the data come from generator(seed)
         model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
         batches = [(randn(seed + i, 5, 3), randn(seed + 100 + i, 5, 2)) for i in range(K)]
-        for p in model.parameters():
-            p.grad = torch.ones_like(p)  # stale gradients of an earlier step: must be cleared
         mine, ref = copy.deepcopy(model), copy.deepcopy(model)
+        for p in [*mine.parameters(), *ref.parameters()]:
+            p.grad = torch.ones_like(p)  # stale gradients of an earlier step: must be cleared
         want = accumulate_gradients(ref, F.mse_loss, batches)
         got = fn(mine, F.mse_loss, batches)
         on = f"{K} micro-batch(es) of 5 examples, a 3-4-2 MLP, MSE"
