@@ -322,6 +322,15 @@ def cmd_finetune(args) -> int:
 COMMANDS = [add_pretrain, add_sample, add_eval, add_demo, add_presets, add_finetune]
 
 
+def add_grade(sub) -> None:  # grade (instructors): its body is llm_from_scratch/grade.py
+    from llm_from_scratch.grade import add_parser
+
+    add_parser(sub)
+
+
+COMMANDS.append(add_grade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m llm_from_scratch", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
