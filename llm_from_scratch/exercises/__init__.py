@@ -65,7 +65,7 @@ def check(exercise_id: str, fn: Any) -> bool:
     if failed:
         print(f"{ex.id} {ex.name}: {len(outcomes) - len(failed)} of {len(outcomes)} tests passed")
         return False
-    print(f"✓ {ex.id} {ex.name}: all {len(outcomes)} tests passed")
+    print(f"✓ {ex.id} {ex.name}: all {len(outcomes)} test{'s' if len(outcomes) != 1 else ''} passed")
     return True
 
 
