@@ -50,7 +50,8 @@ def add_parser(sub) -> None:
     p.add_argument("--chapters", help="comma-separated chapter numbers, e.g. 03,04 (default: from each file name)")
     p.add_argument("--hidden", help="a Python file defining HIDDEN_TESTS (keep it private)")
     p.add_argument("--out", default="grades.csv", help="the CSV to write (default grades.csv)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook, and again for its tests (default 600)")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds per notebook (default 600); its tests get as long again, plus a minute for imports")
     p.set_defaults(func=cmd_grade)
 
 
