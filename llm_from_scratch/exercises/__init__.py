@@ -61,7 +61,7 @@ def check(exercise_id: str, fn: Any) -> bool:
         return False
     failed = [o for o in outcomes if o.status != "passed"]
     for o in failed:
-        print(f"✗ {ex.id} {o.test}: {o.message}. Hint: {ex.hint}")
+        print(f"✗ {ex.id} [{o.test}] {o.message}. Hint: {ex.hint}")
     if failed:
         print(f"{ex.id} {ex.name}: {len(outcomes) - len(failed)} of {len(outcomes)} tests passed")
         return False
