@@ -10,8 +10,8 @@ with ``--hidden``, the instructor's own tests (a Python file defining ``HIDDEN_T
 see tools/example_hidden_tests.py; keep the real one private: everything in the package is readable by
 learners).
 
-Which exercises: ``--chapters 03,04``, else the chapter named by the notebook's file name ("03_attention.ipynb"
--> 03), else all of them. The kernel runs with ``LFS_SETTING=smoke`` unless the variable is set: a chapter's
+Which exercises: ``--chapters 03,04``, else the chapter named by the notebook's file name ("03_attention.ipynb",
+"alice_03_attention.ipynb" -> 03), else all of them. The kernel runs with ``LFS_SETTING=smoke`` unless the variable is set: a chapter's
 training cells then take seconds, not minutes.
 
 Output: one CSV row per submission and exercise (status passed / failed / missing / error, tests passed,
@@ -82,7 +82,7 @@ def _exercise_ids(path: Path, chapters: list[str] | None) -> list[str]:
     from llm_from_scratch.exercises import EXERCISES
 
     if chapters is None:
-        m = re.match(r"(\d\d)_", path.name)
+        m = re.search(r"(?<!\d)(\d\d)_", path.name)  # "03_attention.ipynb", "alice_03_attention.ipynb"
         chapters = [m.group(1)] if m and any(e.startswith(m.group(1) + ".") for e in EXERCISES) else None
     return [e for e in EXERCISES if chapters is None or e[:2] in chapters]
 

@@ -105,6 +105,7 @@ def grade_namespace(namespace: dict, ids: list[str], hidden_path: str | None = N
             status = "missing"
         else:
             status = "passed" if n_pass == len(outcomes) else "failed"
+        failed = "; ".join(f"{o.test}: {o.message}" for o in outcomes if o.status != "passed")
         rows.append({"exercise": eid, "name": ex.name, "status": status, "passed": n_pass, "total": len(outcomes),
-                     "failed_tests": "; ".join(f"{o.test}: {o.message}" for o in outcomes if o.status != "passed")})
+                     "failed_tests": NOT_ATTEMPTED if status == "missing" else failed})
     return rows
