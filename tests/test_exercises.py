@@ -186,7 +186,7 @@ def _scaler_never_grows(grads, scale, growth_tracker, growth_factor=2.0, backoff
 
 
 MISTAKES = {
-    "01.1": [lambda x, W, b: x @ W.T, lambda x, W, b: x @ W + b if W.shape[0] == W.shape[1] else x @ W.T + b + 1e-3],
+    "01.1": [lambda x, W, b: x @ W.T, lambda x, W, b: x @ W + b],  # no bias; no transpose
     "01.2": [lambda w, X, y: X.T @ (X @ w - y) / X.shape[0], lambda w, X, y: 2 * X.T @ (X @ w - y)],
     "01.3": [lambda n, k, s=1, p=0: (n + p - k) // s + 1, lambda n, k, s=1, p=0: (n + 2 * p - k) // s],
     "02.1": [lambda ids: {pair: 1 for pair in zip(ids, ids[1:])}],

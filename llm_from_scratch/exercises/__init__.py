@@ -13,16 +13,18 @@ In a chapter, the learner writes a function under a fixed name and runs ``check(
 implementation, the tests) and returns True only when every test passes. It never raises on a wrong
 answer; an unknown id prints one line listing the ids.
 
-Adding an exercise (e.g. for chapter 13): write the reference and its tests in a spec module
-(``specs_13_15.py``, one per group of chapters), add ``Exercise(...)`` to that module's ``EXERCISES``
-list, and list the module in ``_SPEC_MODULES`` below (once per module). Then append the exercise cell
-to the chapter source (see README, "For instructors") and add the exercise to nothing else: the
-check-can-fail tests in tests/test_exercises.py loop over the registry.
+Adding an exercise (e.g. for chapter 13) is one entry: write its reference and tests in a spec module
+of this package (``specs_13_15.py``, one per group of chapters; every ``specs_*.py`` is found by name)
+and add ``Exercise(...)`` to that module's ``EXERCISES`` list. Then append the exercise cell to the chapter
+source (a solution between ``### BEGIN SOLUTION`` / ``### END SOLUTION``, then ``check("13.1", name)``)
+and give tests/test_exercises.py one plausible mistake for it in ``MISTAKES`` (its tests loop over the
+registry and ask for one).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import runpy
 from pathlib import Path
 from typing import Any
@@ -32,12 +34,14 @@ from llm_from_scratch.exercises.core import NOT_ATTEMPTED, Exercise, Mismatch, O
 __all__ = ["EXERCISES", "Exercise", "Mismatch", "Outcome", "check", "run_tests", "load_hidden_tests",
            "grade_namespace", "NOT_ATTEMPTED"]
 
-_SPEC_MODULES = ("specs_01_04", "specs_05_08", "specs_09_12")
+def _spec_modules() -> list[str]:
+    """Every ``specs_*.py`` module of this package: a new one is picked up without being listed."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("specs_"))
 
 
 def _registry() -> dict[str, Exercise]:
     out: dict[str, Exercise] = {}
-    for name in _SPEC_MODULES:
+    for name in _spec_modules():
         module = importlib.import_module(f"llm_from_scratch.exercises.{name}")
         for ex in module.EXERCISES:
             if ex.id in out:
