@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llm_from_scratch.exercises import EXERCISES, check, load_hidden_tests, grade_namespace
+from llm_from_scratch.exercises import EXERCISES, check, grade_namespace, load_hidden_tests
 from llm_from_scratch.exercises import specs_01_04 as S1, specs_05_08 as S5, specs_09_12 as S9
 
 IDS = list(EXERCISES)
@@ -359,3 +359,15 @@ def test_hidden_tests_file_and_grade_namespace(tmp_path):
     bad.write_text("HIDDEN_TESTS = {'77.1': []}\n")
     with pytest.raises(ValueError, match="unknown exercise ids"):
         load_hidden_tests(bad)
+
+
+def test_solution_blocks_become_stubs_at_their_indentation():
+    from llm_from_scratch.exercises.notebook import drop_markers, strip_solutions
+
+    src = "class A:\n    def f(self):\n        ### BEGIN SOLUTION\n        x = 1\n        return x\n        ### END SOLUTION\n\ncheck('01.1', A)"
+    assert strip_solutions(src) == ("class A:\n    def f(self):\n        raise NotImplementedError  # your code here\n"
+                                    "\ncheck('01.1', A)")
+    assert drop_markers(src) == "class A:\n    def f(self):\n        x = 1\n        return x\n\ncheck('01.1', A)"
+    for broken in ("### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"):
+        with pytest.raises(ValueError):
+            strip_solutions(broken)

@@ -3,7 +3,6 @@ the package inlines it) and the public tests. Test inputs come from ``generator(
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 import torch
