@@ -9,6 +9,7 @@ Commands (``python -m llm_from_scratch COMMAND --help`` lists each one's flags a
     predict   what a fine-tuned model predicts for a text or for each line of a file
     demo      what `make demo` runs: corpus and tokenizer statistics, then pretrain and sample
     presets   list the presets
+    grade     (instructors) run submitted notebooks and grade their exercises into a CSV
 
 Several GPUs or processes: ``torchrun --standalone --nproc_per_node 2 -m llm_from_scratch pretrain ...``.
 
@@ -460,8 +461,14 @@ def cmd_predict(args) -> int:
 
 # ----------------------------------------------------------------------------------------------
 
+def add_grade(sub) -> None:  # grade (instructors): its body is llm_from_scratch/grade.py
+    from llm_from_scratch.grade import add_parser
+
+    add_parser(sub)
+
+
 # Each command is a pair of functions, add_<name>(subparsers) and cmd_<name>(args) -> exit code.
-COMMANDS = [add_pretrain, add_sample, add_eval, add_finetune, add_predict, add_demo, add_presets]
+COMMANDS = [add_pretrain, add_sample, add_eval, add_finetune, add_predict, add_demo, add_presets, add_grade]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -486,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not getattr(args, "func", None):
             raise UsageError("no command given: choose one of pretrain, sample, eval, finetune, predict, demo, "
-                             "presets (see python -m llm_from_scratch --help)")
+                             "presets, grade (see python -m llm_from_scratch --help)")
         return args.func(args)
     except TrainingDiverged as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)

@@ -9,6 +9,8 @@ import jupytext
 import nbformat
 import pytest
 
+from llm_from_scratch.exercises.notebook import exercise_section_start, to_chapter, to_solutions
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "chapters" / "src").glob("[0-9][0-9]_*.py"))
 
@@ -27,7 +29,7 @@ def test_notebook_is_built_from_its_source(src: Path):
     ipynb = src.parents[1] / (src.stem + ".ipynb")
     assert ipynb.exists(), f"{ipynb.name} is missing: run `NB={src.stem} make notebooks`"
     built = nbformat.read(ipynb, as_version=4)
-    assert _cells(built) == _cells(jupytext.read(src)), (
+    assert _cells(built) == _cells(to_chapter(jupytext.read(src))), (
         f"{ipynb.name} is stale: its cells differ from {src.relative_to(ROOT)}; run `NB={src.stem} make notebooks`")
     assert [c.id for c in built.cells] == [f"cell-{i:03d}" for i in range(len(built.cells))], (
         f"{ipynb.name} was not written by tools/build_notebooks.py (random cell ids); run `NB={src.stem} make notebooks`")
@@ -51,8 +53,9 @@ def test_chapter_follows_the_conventions(src: Path):
     assert second.cell_type == "code" and "google.colab" in second.source, "cell 2: the Colab setup"
     assert 'os.environ.get("LFS_SMOKE") == "1"' in second.source, "cell 2: the SMOKE setting"
     assert "seed" in second.source, "cell 2: seeds"
-    assert any(c.cell_type == "markdown" and "What to try" in c.source for c in nb.cells[-3:]), \
-        "a chapter ends with 'What to try'"
+    before_exercises = nb.cells[: exercise_section_start(nb) or len(nb.cells)]
+    assert any(c.cell_type == "markdown" and "What to try" in c.source for c in before_exercises[-3:]), \
+        "a chapter ends with 'What to try' (then its exercises)"
 
 
 def _build_notebooks_tool():
@@ -80,3 +83,23 @@ def test_full_setting_build_writes_into_out_dir_with_stable_ids(tmp_path):
     nb = nbformat.read(tmp_path / "00_setup.ipynb", as_version=4)
     assert _cells(nb) == _cells(jupytext.read(ROOT / "chapters" / "src" / "00_setup.py"))
     assert [c.id for c in nb.cells] == [f"cell-{i:03d}" for i in range(len(nb.cells))]  # stable ids: no diff
+
+
+# Exercises: chapters/solutions/NN_topic.ipynb, built from the same source (nbval re-runs them in `make test`).
+WITH_EXERCISES = [s for s in SOURCES if exercise_section_start(jupytext.read(s)) is not None]
+
+
+def test_chapters_01_to_12_have_exercises():
+    assert {s.name[:2] for s in WITH_EXERCISES} >= {f"{i:02d}" for i in range(1, 13)}
+
+
+@pytest.mark.parametrize("src", WITH_EXERCISES, ids=lambda p: p.stem)
+def test_solutions_notebook_is_built_and_executed(src: Path):
+    ipynb = src.parents[1] / "solutions" / (src.stem + ".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} is missing: run `NB={src.stem} make notebooks`"
+    built = nbformat.read(ipynb, as_version=4)
+    assert _cells(built) == _cells(to_solutions(jupytext.read(src), src.stem)), f"solutions/{ipynb.name} is stale"
+    code = [c for c in built.cells if c.cell_type == "code" and c.source.strip()]
+    assert all(c.execution_count is not None for c in code), "unexecuted cells"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert "not attempted" not in str([c.outputs for c in code]), "a solution still raises NotImplementedError"

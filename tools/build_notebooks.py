@@ -23,13 +23,21 @@ import nbformat
 from nbclient import NotebookClient
 from tqdm.auto import tqdm
 
+from llm_from_scratch.exercises.notebook import to_chapter, to_solutions
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "chapters" / "src"
 OUT = ROOT / "chapters"
 
 
-def build(src: Path, execute: bool, timeout: int, full: bool = False, out_dir: Path = OUT) -> float:
+def build(src: Path, execute: bool, timeout: int, full: bool = False, out_dir: Path = OUT,
+          solutions: bool = False) -> float | None:
     nb = jupytext.read(src)
+    # Exercises: the chapter gets stubs in place of the solution blocks; the solutions notebook keeps them,
+    # with only the setup cell and the exercise section (None: the chapter has no exercises).
+    nb = to_solutions(nb, src.stem) if solutions else to_chapter(nb)
+    if nb is None:
+        return None
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata.pop("jupytext", None)
@@ -85,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     for src in sources:
         elapsed = build(src, execute=not args.no_execute, timeout=args.timeout, full=args.full, out_dir=out_dir)
         print(f"{src.stem}: {elapsed:.1f} s")
+        if not args.full:  # chapters/solutions/NN_topic.ipynb, from the same source
+            elapsed = build(src, execute=not args.no_execute, timeout=args.timeout, out_dir=out_dir / "solutions",
+                            solutions=True)
+            if elapsed is not None:
+                print(f"solutions/{src.stem}: {elapsed:.1f} s")
     return 0
 
 

@@ -426,3 +426,61 @@ plt.show()
 #    much accuracy do random convolutional features already give?
 # 3. Set the learning rate to `1e-1` and to `1e-5` and plot the loss curves next to `1e-3`. Chapter 04
 #    explains what you see.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function from this chapter's formulas, then run its cell: `check` runs the exercise's tests
+# and prints one line per failed test, with a hint that points back to the formula. A cell that still says
+# `raise NotImplementedError` prints "not attempted yet". The solutions are in
+# `chapters/solutions/01_pytorch_basics.ipynb` (try first!).
+
+# %%
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **01.1 A linear layer by hand.** `nn.Linear(in, out)` stores a weight $W$ of shape (out, in) and a bias
+# $b$ of shape (out,), and computes $y = x W^\top + b$ for an input $x$ of shape (..., in). Write it with
+# `@` (no `nn.functional`).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def linear_forward(x, W, b):
+    ### BEGIN SOLUTION
+    return x @ W.T + b
+    ### END SOLUTION
+
+
+check("01.1", linear_forward)
+
+# %% [markdown]
+# **01.2 A gradient by hand.** For the mean squared error $L(w) = \frac1N \sum_i (x_i \cdot w - y_i)^2$ of a
+# linear model, the chain rule gives $\partial L / \partial w = \frac2N X^\top (X w - y)$. Return it
+# without autograd; the check compares it with what `loss.backward()` would give.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def mse_grad(w, X, y):
+    ### BEGIN SOLUTION
+    residual = X @ w - y  # (N,)
+    return 2.0 / X.shape[0] * X.T @ residual
+    ### END SOLUTION
+
+
+check("01.2", mse_grad)
+
+# %% [markdown]
+# **01.3 The output size of a convolution.** A convolution (or pooling) with kernel $k$, stride $s$ and
+# padding $p$ turns a side of $n$ pixels into $\lfloor (n + 2p - k) / s \rfloor + 1$. Write it as an integer
+# function; then check it against `SimpleNet`'s shapes above.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def conv2d_output_size(n, kernel_size, stride=1, padding=0):
+    ### BEGIN SOLUTION
+    return (n + 2 * padding - kernel_size) // stride + 1
+    ### END SOLUTION
+
+
+check("01.3", conv2d_output_size)

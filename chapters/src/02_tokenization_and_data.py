@@ -465,3 +465,71 @@ assert torch.equal(row["labels"], streams["validation"][1 : BLOCK + 1])
 #   encode a modern-spelling play. How much longer does it get, and which merges are different?
 # - Encode a paragraph of another language (French, Chinese) with the Shakespeare tokenizer and count
 #   the tokens per character. What does that say about training a tokenizer on one language only?
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function from this chapter's ideas, then run its cell: `check` runs the exercise's tests and
+# prints one line per failed test, with a hint. A cell that still says `raise NotImplementedError` prints
+# "not attempted yet". Solutions: `chapters/solutions/02_tokenization_and_data.ipynb`.
+
+# %%
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **02.1 Count adjacent pairs.** One round of BPE starts by counting every adjacent pair
+# `(ids[i], ids[i+1])` of the training ids. Return a dict `{pair: count}`. Pairs overlap: `[5, 5, 5]`
+# holds `(5, 5)` twice.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def count_pairs(ids):
+    ### BEGIN SOLUTION
+    counts = {}
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+    ### END SOLUTION
+
+
+check("02.1", count_pairs)
+
+# %% [markdown]
+# **02.2 Apply one merge.** Replace each occurrence of `pair` by `new_id`, scanning left to right. After a
+# merge, skip both ids: `[5, 5, 5]` with `(5, 5) -> 9` gives `[9, 5]`, not `[9, 9]`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def merge_pair(ids, pair, new_id):
+    ### BEGIN SOLUTION
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+    ### END SOLUTION
+
+
+check("02.2", merge_pair)
+
+# %% [markdown]
+# **02.3 Language-model windows.** From a 1-D tensor of token ids, a list of start positions and a block
+# size $T$, build the inputs `x[b] = tokens[s_b : s_b + T]` and the targets, the next token at every
+# position: `y[b] = tokens[s_b + 1 : s_b + T + 1]`. Return `(x, y)`, each of shape (B, T).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def make_batch(tokens, starts, block_size):
+    ### BEGIN SOLUTION
+    x = torch.stack([tokens[s: s + block_size] for s in starts])
+    y = torch.stack([tokens[s + 1: s + 1 + block_size] for s in starts])
+    return x, y
+    ### END SOLUTION
+
+
+check("02.3", make_batch)

@@ -559,3 +559,88 @@ except ValueError as error:
 # 3. **No positions.** Remove `self.positions` from `TinyAttentionModel`. Can the model still
 #    tell the first half from the second? Then swap in `SinusoidalPositionalEncoding` for the
 #    learned one and compare how fast the loss falls.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function from this chapter's formulas, then run its cell: `check` compares it with
+# `llm_from_scratch.attention` on random shapes and edge cases and prints one line per failed test, with a
+# hint. A cell that still says `raise NotImplementedError` prints "not attempted yet". Solutions:
+# `chapters/solutions/03_attention.ipynb`.
+
+# %%
+import math
+
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **03.1 The causal mask.** A bool tensor of shape (T, T), True where query $i$ may attend to key $j$:
+# $j \le i$ (itself included).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def causal_mask(T):
+    ### BEGIN SOLUTION
+    return torch.ones(T, T, dtype=torch.bool).tril()
+    ### END SOLUTION
+
+
+check("03.1", causal_mask)
+
+# %% [markdown]
+# **03.2 Scaled dot-product attention.** $\mathrm{Attention}(Q, K, V) = \mathrm{softmax}(QK^\top/\sqrt{d_k})\,V$
+# for q (..., T, d_k), k (..., S, d_k), v (..., S, d_v) and an optional bool mask (T, S), True = may
+# attend. Masked scores become $-\infty$ before the softmax. A query that may attend to no key must give a
+# row of zeros (the softmax of a row of $-\infty$ is NaN: handle it).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def attention(q, k, v, mask=None):
+    ### BEGIN SOLUTION
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    weights = torch.nan_to_num(weights, nan=0.0)  # a fully masked row: 0/0 -> zeros
+    return weights @ v
+    ### END SOLUTION
+
+
+check("03.2", attention)
+
+# %% [markdown]
+# **03.3 Sinusoidal positions.** The table of shape (max_len, d_model) with
+# $PE(pos, 2i) = \sin(pos / 10000^{2i/d})$ and $PE(pos, 2i+1) = \cos(pos / 10000^{2i/d})$ (d even).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def sinusoidal_pe(max_len, d_model):
+    ### BEGIN SOLUTION
+    pos = torch.arange(max_len, dtype=torch.float64)[:, None]
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64)
+    angle = pos / 10000 ** (two_i / d_model)
+    pe = torch.zeros(max_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle)
+    return pe.float()
+    ### END SOLUTION
+
+
+check("03.3", sinusoidal_pe)
+
+# %% [markdown]
+# **03.4 Split into heads.** Multi-head attention cuts the C features of every position into H heads of
+# C/H features: (B, T, C) -> (B, H, T, C/H), head $h$ holding features $h\,C/H, \dots, (h+1)\,C/H - 1$.
+# (A single `view` to (B, H, T, C/H) is a classic mistake: it mixes positions.)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def split_heads(x, n_heads):
+    ### BEGIN SOLUTION
+    B, T, C = x.shape
+    return x.view(B, T, n_heads, C // n_heads).transpose(1, 2)
+    ### END SOLUTION
+
+
+check("03.4", split_heads)

@@ -544,3 +544,72 @@ assert good < too_small and good < too_large
 # 3. **Weight decay on a real model.** Train the digits MLP with `AdamW(weight_decay=0.1)` and
 #    with `Adam(weight_decay=0.1)` at the suggested rate, and compare the norms of the two weight
 #    matrices and the accuracy on held-out digits.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each update from this chapter's equations, then run its cell: `check` runs the exercise's tests and
+# prints one line per failed test, with a hint. A cell that still says `raise NotImplementedError` prints
+# "not attempted yet". Solutions: `chapters/solutions/04_adam_optimizer.ipynb`.
+
+# %%
+import math
+
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **04.1 A momentum step.** PyTorch's SGD with momentum: $b_t = \mu b_{t-1} + g_t$, then
+# $\theta_t = \theta_{t-1} - \alpha b_t$. Return `(theta, velocity)` after one step (new tensors).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def momentum_step(theta, grad, velocity, lr, beta):
+    ### BEGIN SOLUTION
+    velocity = beta * velocity + grad
+    return theta - lr * velocity, velocity
+    ### END SOLUTION
+
+
+check("04.1", momentum_step)
+
+# %% [markdown]
+# **04.2 Adam's bias-corrected update.** One step $t$ (counted from 1):
+# $m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$, $v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2$,
+# $\hat m_t = m_t / (1-\beta_1^t)$, $\hat v_t = v_t / (1-\beta_2^t)$,
+# $\theta_t = \theta_{t-1} - \alpha\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)$. Return `(theta, m, v)`.
+# The first step is where a missing bias correction shows most.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def adam_step(theta, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    ### BEGIN SOLUTION
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad**2
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    return theta - lr * m_hat / (v_hat.sqrt() + eps), m, v
+    ### END SOLUTION
+
+
+check("04.2", adam_step)
+
+# %% [markdown]
+# **04.3 Warmup then cosine.** With $W$ warmup steps and $T$ total steps: $\mathrm{lr}(s) = \mathrm{max}\,(s+1)/W$
+# for $s < W$; then $\mathrm{min} + \tfrac12(\mathrm{max} - \mathrm{min})(1 + \cos(\pi (s - W)/(T - W)))$ up to
+# $s = T$; `min_lr` after $T$. Return a float.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def warmup_cosine(step, max_lr, warmup_steps, total_steps, min_lr=0.0):
+    ### BEGIN SOLUTION
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step > total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * progress))
+    ### END SOLUTION
+
+
+check("04.3", warmup_cosine)

@@ -338,3 +338,77 @@ for p_word, i in zip(top.values.tolist(), top.indices.tolist()):
 # 3. **Whole words, or spans.** With subword tokenizers BERT later masked all pieces of a word together,
 #    and SpanBERT masks contiguous spans. Write a selection that masks runs of 3 tokens at a time and
 #    see how much harder the task gets (the loss at equal steps).
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function from this chapter's rules, then run its cell: `check` compares it with
+# `llm_from_scratch.mlm` and prints one line per failed test, with a hint. A cell that still says
+# `raise NotImplementedError` prints "not attempted yet". Solutions: `chapters/solutions/05_mlm_loss.ipynb`.
+
+# %%
+import torch
+import torch.nn.functional as F
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **05.1 BERT's 80/10/10 masking.** Select each token with probability 0.15 (never a special token nor
+# `[MASK]` itself); a selected token becomes `[MASK]` with probability 0.8, a random ordinary token with
+# probability 0.1, and stays as it is with probability 0.1. Labels: the original id at every selected
+# position, -100 elsewhere. So that the check can compare draw by draw, draw from `generator` in this
+# order, each of the input's shape: (1) `torch.rand` for "selected" (< 0.15); (2) `torch.rand` for the action
+# (< 0.8 mask, < 0.9 random, else keep); (3) `torch.randint(len(candidates))`, where `candidates` is the sorted
+# ids of the vocabulary without the special ids and `mask_token_id`; the random token is `candidates[r]`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def mask_tokens(input_ids, vocab_size, mask_token_id, special_ids, generator):
+    ### BEGIN SOLUTION
+    never = torch.tensor(list(special_ids) + [mask_token_id])
+    selected = (torch.rand(input_ids.shape, generator=generator) < 0.15) & ~torch.isin(input_ids, never)
+    action = torch.rand(input_ids.shape, generator=generator)
+    candidates = torch.tensor([i for i in range(vocab_size) if i not in set(never.tolist())])
+    pick = torch.randint(len(candidates), input_ids.shape, generator=generator)
+    inputs = input_ids.clone()
+    inputs[selected & (action < 0.8)] = mask_token_id
+    to_random = selected & (action >= 0.8) & (action < 0.9)
+    inputs[to_random] = candidates[pick[to_random]]
+    labels = torch.where(selected, input_ids, torch.full_like(input_ids, -100))
+    return inputs, labels
+    ### END SOLUTION
+
+
+check("05.1", mask_tokens)
+
+# %% [markdown]
+# **05.2 The MLM loss.** $L = -\frac{1}{|M|}\sum_{i \in M} \log P(w_i \mid \dots)$ over the masked positions
+# $M$ only (label $\ne -100$), from logits (B, T, V). Write the log-softmax yourself (`torch.logsumexp` is
+# allowed), not with `F.cross_entropy`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def mlm_loss(logits, labels):
+    ### BEGIN SOLUTION
+    keep = labels != -100
+    z = logits[keep]  # (|M|, V)
+    log_probs = z - torch.logsumexp(z, dim=-1, keepdim=True)
+    return -log_probs.gather(1, labels[keep].unsqueeze(1)).mean()
+    ### END SOLUTION
+
+
+check("05.2", mlm_loss)
+
+# %% [markdown]
+# **05.3 Accuracy at the masked positions.** The fraction of labelled positions (label $\ne -100$) where the
+# most likely token is the label, as a float.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def masked_accuracy(logits, labels):
+    ### BEGIN SOLUTION
+    keep = labels != -100
+    return (logits.argmax(-1)[keep] == labels[keep]).float().mean().item()
+    ### END SOLUTION
+
+
+check("05.3", masked_accuracy)

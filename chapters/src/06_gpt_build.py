@@ -517,3 +517,73 @@ plt.show()
 #    is it?
 # 3. Measure the KV-cache speed-up for 50, 200 and 800 new tokens. Does it grow like $n$, as the
 #    plot suggests? Where does the time go when $n$ is small?
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function from this chapter's formulas, then run its cell: `check` compares it with the package
+# (`gpt`, `generate`, `attention`) and prints one line per failed test, with a hint. A cell that still says
+# `raise NotImplementedError` prints "not attempted yet". Solutions: `chapters/solutions/06_gpt_build.ipynb`.
+
+# %%
+import math
+
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **06.1 GPT's parameter count.** For vocabulary $V$, context $T$, $L$ blocks and width $d$ (with biases,
+# output layer tied to the token embedding): count the embeddings, then per block the attention
+# ($4d^2 + 4d$), the MLP ($8d^2 + 5d$) and two LayerNorms ($4d$), then the final LayerNorm ($2d$).
+# GPT-2 small gives 124,439,808.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def gpt_param_count(V, T, L, d):
+    ### BEGIN SOLUTION
+    per_block = (4 * d * d + 4 * d) + (8 * d * d + 5 * d) + 4 * d
+    return V * d + T * d + L * per_block + 2 * d
+    ### END SOLUTION
+
+
+check("06.1", gpt_param_count)
+
+# %% [markdown]
+# **06.2 Nucleus (top-p) filtering.** Keep the smallest set of most likely tokens whose probabilities sum to
+# at least $p$, and set the other logits to $-\infty$ (in the original order). Sort the probabilities;
+# a token stays when the mass ranked *above* it is still below $p$, so the token that crosses $p$ stays and
+# the most likely one always does. logits (..., V) -> (..., V).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def top_p_filter(logits, p):
+    ### BEGIN SOLUTION
+    probs, order = torch.softmax(logits, dim=-1).sort(dim=-1, descending=True)
+    mass_above = probs.cumsum(dim=-1) - probs
+    remove_sorted = mass_above >= p
+    remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
+    return logits.masked_fill(remove, float("-inf"))
+    ### END SOLUTION
+
+
+check("06.2", top_p_filter)
+
+# %% [markdown]
+# **06.3 One step with a KV cache.** During generation only the newest position is computed: q, k_new,
+# v_new have shape (B, H, 1, d). `cache` is None at the first step, else the tuple (K, V) of earlier keys and
+# values, (B, H, S, d). Append the new key and value along the time axis (dim 2), attend the new query to
+# all S + 1 keys (no mask needed: they are all in its past), and return `(out, (K, V))`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def kv_cache_step(q, k_new, v_new, cache=None):
+    ### BEGIN SOLUTION
+    if cache is not None:
+        k_new = torch.cat([cache[0], k_new], dim=2)
+        v_new = torch.cat([cache[1], v_new], dim=2)
+    weights = torch.softmax(q @ k_new.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+    return weights @ v_new, (k_new, v_new)
+    ### END SOLUTION
+
+
+check("06.3", kv_cache_step)

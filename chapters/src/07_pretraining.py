@@ -378,3 +378,74 @@ except CheckpointError as e:
 # 3. Run `python -m llm_from_scratch pretrain --preset shakespeare-char-cpu` (about 4 minutes on
 #    a laptop) and watch the validation loss fall below 1.9 nats per character; then sample from it
 #    with different temperatures (`--temperature 0.5`, `1.2`) and see what changes.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each piece of the training loop from this chapter, then run its cell: `check` runs the exercise's
+# tests and prints one line per failed test, with a hint. A cell that still says `raise NotImplementedError`
+# prints "not attempted yet". Solutions: `chapters/solutions/07_pretraining.ipynb`.
+
+# %%
+import math
+
+import torch
+import torch.nn.functional as F
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **07.1 Perplexity and accuracy from logits.** From logits (B, T, V) and targets (B, T), return
+# `(perplexity, accuracy)` as floats: perplexity $= \exp(\text{mean NLL})$ over all $B \cdot T$ tokens (the
+# exponential of the mean, not the mean of exponentials), accuracy = the fraction where argmax = target.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def perplexity_and_accuracy(logits, targets):
+    ### BEGIN SOLUTION
+    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+    return math.exp(nll.item()), (logits.argmax(-1) == targets).float().mean().item()
+    ### END SOLUTION
+
+
+check("07.1", perplexity_and_accuracy)
+
+# %% [markdown]
+# **07.2 Gradient accumulation.** Given a model, a loss function and K micro-batches `(x, y)` of equal size:
+# zero the gradients, then backpropagate `loss_fn(model(x), y) / K` for each. The gradients then equal those
+# of the mean loss over the whole batch. Return the mean of the K losses as a float.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def accumulate_gradients(model, loss_fn, micro_batches):
+    ### BEGIN SOLUTION
+    model.zero_grad()
+    K, total = len(micro_batches), 0.0
+    for x, y in micro_batches:
+        loss = loss_fn(model(x), y) / K
+        loss.backward()
+        total += loss.item()
+    return total
+    ### END SOLUTION
+
+
+check("07.2", accumulate_gradients)
+
+# %% [markdown]
+# **07.3 Gradient clipping by the global norm.** One norm over all the gradients together,
+# $n = \sqrt{\sum_p \sum g_p^2}$; if $n$ > `max_norm`, multiply every gradient (in place) by
+# `max_norm / (n + 1e-6)`. Return $n$ (before clipping) as a float.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def clip_grad_norm(parameters, max_norm):
+    ### BEGIN SOLUTION
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = math.sqrt(sum((g**2).sum().item() for g in grads))
+    if norm > max_norm:
+        for g in grads:
+            g.mul_(max_norm / (norm + 1e-6))
+    return norm
+    ### END SOLUTION
+
+
+check("07.3", clip_grad_norm)

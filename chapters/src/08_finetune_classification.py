@@ -362,3 +362,76 @@ assert adapted.metrics["perplexity"] < adapted.baseline["perplexity"]
 # 4. **From the command line.** `python -m llm_from_scratch finetune --task genre --checkpoint
 #    runs/shakespeare-char-cpu --method lora --out runs/genre-lora` does sections 8 and 9 in one go (and
 #    `--task poems` section 11), printing the test metrics beside the baseline's.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each piece from this chapter, then run its cell: `check` compares it with `finetune` and `lora` and
+# prints one line per failed test, with a hint. A cell that still says `raise NotImplementedError` prints
+# "not attempted yet". Solutions: `chapters/solutions/08_finetune_classification.ipynb`.
+
+# %%
+import math
+
+import torch
+import torch.nn as nn
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **08.1 Last-token pooling with right padding.** hidden (B, T, H) and attention_mask (B, T), 1 on real
+# tokens then 0 on padding. A causal model's summary of a sequence is the state of its last *real* token,
+# at index $\sum_t \mathrm{mask}_t - 1$ (not $T - 1$). Return (B, H).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def last_token_pool(hidden, attention_mask):
+    ### BEGIN SOLUTION
+    last = attention_mask.sum(dim=1) - 1
+    return hidden[torch.arange(hidden.shape[0]), last]
+    ### END SOLUTION
+
+
+check("08.1", last_token_pool)
+
+# %% [markdown]
+# **08.2 A LoRA linear layer.** A class: `LoRALinear(base, r, alpha)` wraps an `nn.Linear`, freezes its
+# weight and bias, and adds two trainable parameters, `lora_A` of shape (r, in) (random, e.g.
+# `nn.init.kaiming_uniform_(A, a=math.sqrt(5))`) and `lora_B` of shape (out, r) (zeros, so the layer starts
+# as `base`). `forward(x) = base(x) + (alpha / r) · x Aᵀ Bᵀ`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+class LoRALinear(nn.Module):
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.base, self.scaling = base, alpha / r
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        return self.base(x) + self.scaling * (x @ self.lora_A.T @ self.lora_B.T)
+        ### END SOLUTION
+
+
+check("08.2", LoRALinear)
+
+# %% [markdown]
+# **08.3 Mean pooling over real tokens.** $\sum_t m_t h_t / \sum_t m_t$: padding enters neither the sum nor
+# the count. (B, T, H), (B, T) -> (B, H).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def mean_pool(hidden, attention_mask):
+    ### BEGIN SOLUTION
+    m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1)
+    ### END SOLUTION
+
+
+check("08.3", mean_pool)

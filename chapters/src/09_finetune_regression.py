@@ -224,3 +224,63 @@ assert spread_pred < 3 * spread_true + 1
 #    over many lines: does the RMSE drop?
 # 3. **Classification in disguise.** Bin the years into early (< 1596), middle and late (> 1603) and
 #    train chapter 08's classifier on the bins. Which gets the test plays' order right more often?
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function from this chapter, then run its cell: `check` compares it with the package and prints
+# one line per failed test, with a hint. A cell that still says `raise NotImplementedError` prints
+# "not attempted yet". Solutions: `chapters/solutions/09_finetune_regression.ipynb`.
+
+# %%
+import math
+
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **09.1 Standardised regression targets.** The head learns best when its targets are near 0 with spread 1:
+# $z = (y - \bar y)/s$, with $\bar y$ the mean and $s$ the sample standard deviation ($n - 1$, torch's
+# `y.std()`, as in section 4). Return `(z, mean, std)` with mean and std as floats.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def standardize_targets(y):
+    ### BEGIN SOLUTION
+    mean = y.mean().item()
+    std = math.sqrt(((y - mean) ** 2).sum().item() / (len(y) - 1))
+    return (y - mean) / std, mean, std
+    ### END SOLUTION
+
+
+check("09.1", standardize_targets)
+
+# %% [markdown]
+# **09.2 The error in years.** The model predicts standardised values `pred_z`. Undo the standardisation,
+# $\hat y = z\,s + \bar y$, then return the RMSE $\sqrt{\frac1N \sum (y - \hat y)^2}$ in years (a float).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def rmse_in_years(pred_z, y_true, mean, std):
+    ### BEGIN SOLUTION
+    pred = pred_z * std + mean
+    return ((y_true - pred) ** 2).mean().sqrt().item()
+    ### END SOLUTION
+
+
+check("09.2", rmse_in_years)
+
+# %% [markdown]
+# **09.3 Pearson's correlation.** $r = \sum(x-\bar x)(y-\bar y) / \sqrt{\sum(x-\bar x)^2 \sum(y-\bar y)^2}$
+# for two 1-D tensors, as a float: does the model at least put the plays in the right order?
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def pearson_r(x, y):
+    ### BEGIN SOLUTION
+    x, y = x.double() - x.double().mean(), y.double() - y.double().mean()
+    return ((x * y).sum() / ((x**2).sum() * (y**2).sum()).sqrt()).item()
+    ### END SOLUTION
+
+
+check("09.3", pearson_r)

@@ -295,3 +295,79 @@ assert bio_violations(vit, TAG_NAMES) == 0
 #    model's first character has not seen the rest of the word: how much F1 does that cost?
 # 3. **CoNLL-2003 in Colab.** `tasks.load_hub_task("conll2003")` gives the same schema with PER, ORG,
 #    LOC and MISC; train the CRF tagger on it with a BERT backbone (chapter 08, section 10).
+
+# %% [markdown]
+# ## Exercises
+#
+# Write the CRF's three computations for one sentence, then run each cell: `check` compares them with
+# `llm_from_scratch.crf.CRF` and prints one line per failed test, with a hint. A cell that still says
+# `raise NotImplementedError` prints "not attempted yet". Solutions:
+# `chapters/solutions/10_sequence_labeling_crf.ipynb`.
+#
+# For one sentence: emissions $E$ (T, K); `start` (K,); `trans` (K, K), `trans[i, j]` the score of moving
+# from tag $i$ to tag $j$; `end` (K,). The score of tags $y$ is
+# $\mathrm{start}[y_0] + \sum_t E[t, y_t] + \sum_{t \ge 1} \mathrm{trans}[y_{t-1}, y_t] + \mathrm{end}[y_{T-1}]$.
+
+# %%
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **10.1 The score of a tag sequence.** Return score(x, y) as a 0-d tensor for `tags`, a list of T ints.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def sequence_score(emissions, tags, start, trans, end):
+    ### BEGIN SOLUTION
+    s = start[tags[0]] + emissions[0, tags[0]]
+    for t in range(1, len(tags)):
+        s = s + trans[tags[t - 1], tags[t]] + emissions[t, tags[t]]
+    return s + end[tags[-1]]
+    ### END SOLUTION
+
+
+check("10.1", sequence_score)
+
+# %% [markdown]
+# **10.2 The forward algorithm.** $\log Z = \log \sum_y \exp \mathrm{score}(x, y)$ in $O(TK^2)$:
+# $\alpha_0 = \mathrm{start} + E[0]$; $\alpha_t(j) = \mathrm{logsumexp}_i(\alpha_{t-1}(i) + \mathrm{trans}[i, j]) + E[t, j]$;
+# $\log Z = \mathrm{logsumexp}(\alpha_{T-1} + \mathrm{end})$. Return a 0-d tensor.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def log_partition(emissions, start, trans, end):
+    ### BEGIN SOLUTION
+    alpha = start + emissions[0]  # (K,)
+    for t in range(1, emissions.shape[0]):
+        alpha = torch.logsumexp(alpha[:, None] + trans, dim=0) + emissions[t]
+    return torch.logsumexp(alpha + end, dim=0)
+    ### END SOLUTION
+
+
+check("10.2", log_partition)
+
+# %% [markdown]
+# **10.3 Viterbi with the backtrace.** The same recursion with max instead of logsumexp,
+# $\delta_t(j) = \max_i(\delta_{t-1}(i) + \mathrm{trans}[i, j]) + E[t, j]$, remembering the best $i$ for every
+# $(t, j)$. Start the backtrace from $\arg\max(\delta_{T-1} + \mathrm{end})$ (the end scores count) and
+# return the best tags as a list of T ints.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def viterbi(emissions, start, trans, end):
+    ### BEGIN SOLUTION
+    delta, back = start + emissions[0], []
+    for t in range(1, emissions.shape[0]):
+        best, arg = (delta[:, None] + trans).max(dim=0)
+        delta = best + emissions[t]
+        back.append(arg)
+    tag = int((delta + end).argmax())
+    path = [tag]
+    for arg in reversed(back):
+        tag = int(arg[tag])
+        path.append(tag)
+    return path[::-1]
+    ### END SOLUTION
+
+
+check("10.3", viterbi)

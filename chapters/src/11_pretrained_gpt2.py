@@ -267,3 +267,62 @@ print("round trip, every tensor equal:",
 #    with GPT-2's tokenizer) and compare samples before and after.
 # 3. Export your fine-tuned model with `to_hf_gpt2`, and load it with
 #    `transformers.pipeline("text-generation", model=dir, tokenizer="gpt2")`.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each conversion from this chapter, then run its cell: `check` runs the exercise's tests and prints
+# one line per failed test, with a hint. A cell that still says `raise NotImplementedError` prints
+# "not attempted yet". Solutions: `chapters/solutions/11_pretrained_gpt2.ipynb`.
+
+# %%
+import math
+
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **11.1 The Conv1D weight transpose.** GPT-2's `Conv1D` stores a weight of shape (in, out) and computes
+# $xW + b$; `nn.Linear` stores (out, in) and computes $xW^\top + b$. Return the `nn.Linear` weight.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def conv1d_to_linear(weight):
+    ### BEGIN SOLUTION
+    return weight.t().contiguous()
+    ### END SOLUTION
+
+
+check("11.1", conv1d_to_linear)
+
+# %% [markdown]
+# **11.2 Splitting GPT-2's fused q, k, v.** `c_attn` is one Conv1D of weight (d, 3d) and bias (3d,): its
+# output columns are q, then k, then v. Return `((W_q, b_q), (W_k, b_k), (W_v, b_v))` with each $W$ in
+# `nn.Linear`'s (out, in) = (d, d) layout.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def split_qkv(c_attn_weight, c_attn_bias):
+    ### BEGIN SOLUTION
+    d = c_attn_weight.shape[0]
+    return tuple((c_attn_weight[:, i * d:(i + 1) * d].t().contiguous(), c_attn_bias[i * d:(i + 1) * d])
+                 for i in range(3))
+    ### END SOLUTION
+
+
+check("11.2", split_qkv)
+
+# %% [markdown]
+# **11.3 GPT-2's GELU.** GPT-2 was trained with the tanh approximation
+# $\tfrac12 x\,(1 + \tanh(\sqrt{2/\pi}\,(x + 0.044715\,x^3)))$, not the exact $x\,\Phi(x)$; loading its weights
+# into a model with the other one shifts every activation a little. Write it with `torch.tanh`.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def gelu_tanh(x):
+    ### BEGIN SOLUTION
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    ### END SOLUTION
+
+
+check("11.3", gelu_tanh)

@@ -349,3 +349,68 @@ assert round(mfu(478_413, six_n + attention), 3) == 0.414
 #    and why does SDPA remove it?
 # 3. On a GPU, run `python benchmarks/gpu_mfu.py --batch 4,8,16` and plot MFU against the batch
 #    size; then add `--no-compile` and see what `torch.compile` was worth.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each piece from this chapter, then run its cell: `check` compares it with `llm_from_scratch.train`
+# and prints one line per failed test, with a hint. A cell that still says `raise NotImplementedError` prints
+# "not attempted yet". Solutions: `chapters/solutions/12_scaling_up.ipynb`.
+
+# %%
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **12.1 Model FLOPs utilisation.** Training costs about $6N + 12\,L H Q T$ FLOPs per token ($N$ parameters:
+# 2 FLOPs forward and 4 backward each; attention's two products in $L$ layers of $H$ heads of size $Q$ over
+# $T$ positions). MFU = tokens/s × FLOPs per token / the hardware's peak FLOP/s. Return a float.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def mfu(tokens_per_s, n_params, n_layer, n_head, head_dim, seq_len, peak_flops):
+    ### BEGIN SOLUTION
+    flops_per_token = 6 * n_params + 12 * n_layer * n_head * head_dim * seq_len
+    return tokens_per_s * flops_per_token / peak_flops
+    ### END SOLUTION
+
+
+check("12.1", mfu)
+
+# %% [markdown]
+# **12.2 A gradient-scaler step.** fp16 gradients were computed on loss × `scale`. Unscale them (g / scale).
+# If any is inf or NaN, skip the step: return `(None, scale * backoff_factor, 0)`. Otherwise count a good
+# step, `growth_tracker + 1`; when that reaches `growth_interval`, multiply the scale by `growth_factor` and
+# reset the tracker to 0. Return `(unscaled grads, scale, growth_tracker)` (`torch.amp.GradScaler`'s rule).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def scaler_step(grads, scale, growth_tracker, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000):
+    ### BEGIN SOLUTION
+    unscaled = [g / scale for g in grads]
+    if any(not torch.isfinite(g).all() for g in unscaled):
+        return None, scale * backoff_factor, 0
+    growth_tracker += 1
+    if growth_tracker == growth_interval:
+        return unscaled, scale * growth_factor, 0
+    return unscaled, scale, growth_tracker
+    ### END SOLUTION
+
+
+check("12.2", scaler_step)
+
+# %% [markdown]
+# **12.3 Which micro-batch each rank reads.** With $W$ ranks and gradient accumulation, rank $r$ at micro-step
+# $m$ of a step whose first micro-batch is `first_index` reads micro-batch `first_index + m·W + r`: the ranks
+# interleave, so $W$ ranks with one micro-step each read exactly what one rank with $W$ micro-steps reads,
+# and a run gives the same model on 1 or $W$ GPUs. Return that index.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def micro_batch_index(first_index, micro, rank, world_size):
+    ### BEGIN SOLUTION
+    return first_index + micro * world_size + rank
+    ### END SOLUTION
+
+
+check("12.3", micro_batch_index)
