@@ -60,7 +60,7 @@ BENCHMARKS: dict[str, tuple[str, list[list[str]], str]] = {
     ),
     "gpt": (
         "GPT (ours vs transformers) and the KV cache",
-        [["--threads", "1", "--warmup", "2", "--repeats", "7", "--new-tokens", "100", "--gen-repeats", "3"]],
+        [["--threads", "1", "--warmup", "2", "--repeats", "7", "--new-tokens", "100", "--gen-repeats", "5"]],
         "Ratios are throughputs (above 1: ours is faster). Our `GPT` is loaded from the "
         "`transformers.GPT2LMHeadModel` it is compared with (`GPT.from_hf_gpt2`), so the weights are the "
         "same; both run SDPA attention. We did not profile where the differences come from. The cache "
@@ -148,8 +148,10 @@ def header(names: list[str]) -> str:
         "The machine is a 2-core CI container shared with other jobs (about 7 at once when these runs were "
         "made), so absolute times are inflated and vary between runs; the ratios are within-run and "
         "interleaved, so contention hits both sides alike, and the CPU-time ratio is the steadier one. The "
-        "runs use small settings (shown in each command) and one torch thread; the scripts' defaults are "
-        "larger.",
+        "runs use small settings (shown in each command) and, where torch runs, one torch thread; the "
+        "scripts' defaults are larger. Single wall-time ratios moved visibly between two regenerations "
+        "a few minutes apart on this machine: read a ratio together with the IQRs in the raw output, "
+        "and rerun before relying on a small difference.",
         "",
     ])
 

@@ -19,7 +19,6 @@ from llm_from_scratch.gpt import (
     DocumentsGPT,
     GPTConfig,
     gpt_parameter_count,
-    to_hf_gpt2,
 )
 
 transformers.logging.set_verbosity_error()
