@@ -36,3 +36,24 @@ def test_median_and_iqr_equal_numpy(samples):
 def test_iqr_by_hand():
     # 1, 2, 3, 4, 5: the quartiles sit at positions 1 and 3 of the sorted list: 2 and 4
     assert Summary([5, 1, 4, 2, 3]).iqr == 2
+
+
+@pytest.mark.parametrize("name, label, tflops", [
+    ("NVIDIA H100 80GB HBM3", "H100 SXM", 989), ("NVIDIA H100 PCIe", "H100 PCIe", 756),
+    ("NVIDIA H200", "H200", 989), ("NVIDIA A100-SXM4-80GB", "A100", 312), ("NVIDIA A100-PCIE-40GB", "A100", 312),
+    ("NVIDIA L4", "L4", 121), ("NVIDIA A10G", "A10G", 70), ("Tesla T4", "T4", 65),
+])
+def test_gpu_peak_by_device_name(name, label, tflops):
+    # the device names torch.cuda.get_device_name() reports, and the datasheets' dense peaks
+    from benchmarks.gpu_peaks import gpu_peak
+
+    got = gpu_peak(name)
+    assert got is not None and got[0] == label and got[1] == tflops * 1e12
+    assert got[2] == ("fp16" if label == "T4" else "bf16")  # a T4 has no bf16 tensor cores
+
+
+@pytest.mark.parametrize("name", ["NVIDIA L40S", "NVIDIA H100 NVL", "NVIDIA GeForce RTX 4090", "NVIDIA A10"])
+def test_gpu_peak_does_not_guess(name):
+    from benchmarks.gpu_peaks import gpu_peak
+
+    assert gpu_peak(name) is None  # not in the table: the caller must give the peak
