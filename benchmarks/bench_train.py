@@ -130,17 +130,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls of each loop first")
     parser.add_argument("--rounds", type=int, default=5, help="timed calls of each loop")
     parser.add_argument("--time-to-target", action="store_true")
+    parser.add_argument("--no-compare", action="store_true", help="skip part 1 (with --time-to-target)")
     parser.add_argument("--target", type=float, default=1.9)
     parser.add_argument("--out", default="benchmarks/out/shakespeare-char-cpu")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"machine: {machine()}")
-    results = {"compare": compare_loops(args)}
-    c = results["compare"]
-    print(f"training step, tokens/s (wall medians): ours {c['ours_tokens_per_s']:,.0f}, transformers "
-          f"{c['transformers_tokens_per_s']:,.0f} -> ours/transformers {c['ratio']:.2f}x wall, "
-          f"{c['ratio_cpu']:.2f}x CPU")
+    results = {}
+    if not args.no_compare:
+        c = results["compare"] = compare_loops(args)
+        print(f"training step, tokens/s (wall medians): ours {c['ours_tokens_per_s']:,.0f}, transformers "
+              f"{c['transformers_tokens_per_s']:,.0f} -> ours/transformers {c['ratio']:.2f}x wall, "
+              f"{c['ratio_cpu']:.2f}x CPU")
     if args.time_to_target:
         t = results["time_to_target"] = time_to_target(args)
         print(json.dumps(t, indent=1))
@@ -155,8 +157,8 @@ if __name__ == "__main__":
 
 def markdown(results: dict) -> str:
     """The RESULTS.md table for one run's results."""
-    c = results["compare"]
-    lines = [
+    c = results.get("compare")
+    lines = [] if c is None else [
         "| tokens/s of a training step | ours (`train`) | transformers (loop by hand) | ours / transformers (throughput) |",
         "|---|---|---|---|",
         f"| {c['layers']} layers, d={c['d_model']}, T={c['block']}, batch {c['batch']}, {c['steps']} steps a call "

@@ -73,8 +73,8 @@ BENCHMARKS: dict[str, tuple[str, list[list[str]], str]] = {
         "Ratio is throughput (above 1: ours is faster). A full training step (batch, forward, cross "
         "entropy, backward, clip, AdamW, zero_grad, read the loss) through `llm_from_scratch.train.train` "
         "against the same loop written by hand around `transformers.GPT2LMHeadModel`, the shapes of "
-        "`shakespeare-char-cpu`. The demo's time to its validation target (`--time-to-target`, about 5 "
-        "minutes on 2 dedicated cores) is not part of this short run.",
+        "`shakespeare-char-cpu`. The demo's time to its validation target (`--time-to-target`) takes "
+        "minutes, so it is not part of this short run: see the sections below the marker.",
     ),
     "finetune": (
         "Fine-tuning chapters 08-10 under SMOKE (from the committed notebooks)",
