@@ -54,13 +54,17 @@ def main(argv: list[str] | None = None) -> dict:
     for name, t in train.items():
         print(row(name, t, unit="s"))
 
-    # A fresh tokenizer per call: ours starts with an empty pre-token cache, HF with a fresh one.
-    hf_encode = (lambda tok: [e.ids for e in getattr(tok, "encode_batch_fast", tok.encode_batch)(texts)])
-    encode = compare({
-        "ours (encode)": lambda: [t for tok in [BPETokenizer(ours.vocab, ours.merges, ours.special_tokens)]
-                                  for t in (tok.encode(x) for x in texts)],
-        "tokenizers (encode)": lambda: hf_encode(ours.to_hf()),
-    }, warmup=args.warmup, repeats=args.repeats)
+    # A fresh tokenizer per call, for both: ours starts with an empty pre-token cache, HF's with its own.
+    def ours_encode():
+        tok = BPETokenizer(ours.vocab, ours.merges, ours.special_tokens)
+        return [tok.encode(t) for t in texts]
+
+    def hf_encode():
+        tok = ours.to_hf()
+        return [e.ids for e in getattr(tok, "encode_batch_fast", tok.encode_batch)(texts)]
+
+    encode = compare({"ours (encode)": ours_encode, "tokenizers (encode)": hf_encode},
+                     warmup=args.warmup, repeats=args.repeats)
     ids_ours, ids_hf = encode["ours (encode)"].result, encode["tokenizers (encode)"].result
     assert ids_ours == ids_hf, "ours and tokenizers disagree on the ids"
     n_tokens = sum(map(len, ids_ours))
