@@ -168,11 +168,11 @@ def markdown(results: dict) -> str:
     ]
     t = results.get("time_to_target")
     if t:
-        lines += ["", "| step | " + " | ".join(str(h[0]) for h in t["history"]) + " |",
+        lines += ([""] if lines else []) + ["| step | " + " | ".join(str(h[0]) for h in t["history"]) + " |",
                   "|---|" + "---|" * len(t["history"]),
                   "| validation loss | " + " | ".join(f"{h[2]:.3f}" for h in t["history"]) + " |",
                   "| seconds of training | " + " | ".join(f"{h[3]:.0f}" for h in t["history"]) + " |", "",
                   f"Target {t['target']} nats/char first reached at step {t['first_step_at_target']} after "
-                  f"{t['seconds_to_target']} s of training; final validation loss on 100 batches of 32: "
+                  f"{t['seconds_to_target']:.0f} s of training; final validation loss on 100 batches of 32: "
                   f"{t['final_val_loss_100_batches']:.3f}; {t['total_seconds_with_data']:.0f} s in all."]
     return "\n".join(lines)

@@ -150,7 +150,6 @@ def test_token_tagger_and_crf_tagger():
     torch.testing.assert_close(loss.detach(), torch.stack(nlls).mean(), rtol=1e-5, atol=1e-5)
     paths = crf_tagger.predict(ids, word_index=word_index, word_mask=word_mask)
     assert [len(p) for p in paths] == [4, 2]
-    from llm_from_scratch.crf import bio_violations
     assert all(bio_violations(p, TAG_NAMES) == 0 for p in paths)
 
 
