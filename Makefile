@@ -3,6 +3,7 @@
 #   make test       install with the dev extras, then pytest over tests/ and nbval over chapters/
 #   make lab        JupyterLab on chapters/
 #   make notebooks  re-execute every chapter in place with the CI (SMOKE) settings
+#   make bench      rerun the CPU benchmarks and regenerate benchmarks/RESULTS.md (a few minutes)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -49,7 +50,7 @@ notebooks: install-dev
 	LFS_SMOKE=1 $(BIN)/python tools/build_notebooks.py $(NB)
 
 bench: install-dev
-	$(BIN)/python -m benchmarks.run_all
+	nice -n 5 $(BIN)/python -m benchmarks.run_all --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

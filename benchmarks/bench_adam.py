@@ -6,25 +6,30 @@
 No model is needed: an optimizer step only sees a list of parameters and their gradients, so the
 parameters are tensors with GPT-2 small's shapes (token and position embeddings, 12 blocks of
 LayerNorm / attention / MLP weights, the final LayerNorm; the LM head is tied to the token
-embedding) with random gradients. Timed, interleaved so both see the same machine load:
+embedding) with random gradients. Timed with benchmarks/timing.py (same warm-up and repeats,
+interleaved in alternating order, median and IQR); asserted: every optimizer ends with the same
+parameters as torch's after the same steps. The candidates:
     ours/foreach    llm_from_scratch.optim.AdamW (foreach, the default)
     ours/reference  llm_from_scratch.optim.AdamW(foreach=False): the per-parameter loop (--reference)
     torch/foreach   torch.optim.AdamW(foreach=True)
 Reported: the median seconds per step and the ratio ours/torch (target: <= 1.5).
+
+    python benchmarks/bench_adam.py --layers 2 --reference --threads 1 --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
+import json
 import sys
-import time
+from pathlib import Path
 
 import torch
 
-from llm_from_scratch.optim import AdamW
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.timing import compare, machine, row  # noqa: E402
+from llm_from_scratch.optim import AdamW  # noqa: E402
 
 
 def gpt2_shapes(n_layer: int = 12, d: int = 768, vocab: int = 50257, block: int = 1024) -> list[tuple[int, ...]]:
@@ -49,11 +54,6 @@ def make_params(init: list[torch.Tensor], grads: list[torch.Tensor]) -> list[tor
     return params
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--repeats", type=int, default=5, help="timed steps of each optimizer")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--reference", action="store_true", help="also time the per-parameter reference loop")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
 
@@ -77,49 +81,55 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.reference:
         candidates["ours/reference"] = AdamW(make_params(init, grads), foreach=False, **hp)
 
-    # Wall time, and CPU time of this process (all its threads): on a busy shared machine the
-    # wall clock also counts waiting for a core, the CPU time does not.
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    cpu_times: dict[str, list[float]] = {name: [] for name in candidates}
-    for i in range(args.warmup + args.repeats):
-        for name, opt in candidates.items():  # interleaved: a burst of load hits both alike
-            _sync(device)
-            start, cpu_start = time.perf_counter(), time.process_time()
-            opt.step()
-            _sync(device)
-            if i >= args.warmup:
-                times[name].append(time.perf_counter() - start)
-                cpu_times[name].append(time.process_time() - cpu_start)
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    t = compare({name: opt.step for name, opt in candidates.items()}, warmup=args.warmup, repeats=args.repeats,
+                sync=sync)
 
-    # Same gradients, same hyper-parameters, same start: the parameters must agree after the steps.
-    ours_p = candidates["ours/foreach"].param_groups[0]["params"]
+    # Same gradients, same hyper-parameters, same start, same number of steps: the parameters must agree.
     ref_p = candidates["torch/foreach"].param_groups[0]["params"]
-    worst = max((a - b).abs().max().item() for a, b in zip(ours_p, ref_p))
-    assert worst < 1e-5, f"ours and torch disagree by {worst}"
+    worst = {name: max((a - b).abs().max().item() for a, b in zip(opt.param_groups[0]["params"], ref_p))
+             for name, opt in candidates.items() if name != "torch/foreach"}
+    for name, w in worst.items():
+        assert w < 1e-5, f"{name} and torch disagree by {w} after the same steps"
 
-    medians = {name: statistics.median(ts) for name, ts in times.items()}
-    cpu_medians = {name: statistics.median(ts) for name, ts in cpu_times.items()}
-    ratio = medians["ours/foreach"] / medians["torch/foreach"]
-    cpu_ratio = cpu_medians["ours/foreach"] / cpu_medians["torch/foreach"]
-    machine = (
-        f"{device.type}: {torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}"
-        f", {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    )
-    print(f"AdamW step on {len(shapes)} tensors, {n_params:,} parameters (GPT-2, {args.layers} layers); {machine}")
-    print(f"median of {args.repeats} steps each (after {args.warmup} warm-up), max |Δθ| ours vs torch = {worst:.1e}")
-    for name, t in medians.items():
-        c = cpu_medians[name]
-        print(f"  {name:15s} wall {t * 1e3:9.1f} ms/step (ratio {t / medians['torch/foreach']:.2f})"
-              f"   cpu {c * 1e3:9.1f} ms/step (ratio {c / cpu_medians['torch/foreach']:.2f})")
-    print(f"ratio ours/torch = {ratio:.2f} wall, {cpu_ratio:.2f} cpu (target <= 1.5): "
-          f"{'OK' if ratio <= 1.5 else 'SLOWER THAN TARGET'}")
-    return {
-        "n_params": float(n_params),
-        "ratio": ratio,
-        "cpu_ratio": cpu_ratio,
-        **{f"{k} s": v for k, v in medians.items()},
-        **{f"{k} cpu s": v for k, v in cpu_medians.items()},
-    }
+    print(f"machine: {machine(args.device)}")
+    print(f"AdamW step on {len(shapes)} tensors, {n_params:,} parameters (GPT-2, {args.layers} layers)")
+    print(f"{args.warmup} warm-up + {args.repeats} timed steps each, interleaved; "
+          + ", ".join(f"max |Δθ| {k} vs torch = {w:.1e}" for k, w in worst.items()) + " (asserted < 1e-5)")
+    for name, tm in t.items():
+        print(row(name, tm))
+    results: dict = {"n_params": n_params, "layers": args.layers, "warmup": args.warmup, "repeats": args.repeats,
+                     "max_abs_diff": worst}
+    for name, tm in t.items():
+        for clock in ("wall", "cpu"):
+            results[f"{name} {clock} s"] = getattr(tm, clock).median
+            results[f"{name} {clock} iqr s"] = getattr(tm, clock).iqr
+            results[f"{name}/torch {clock}"] = getattr(tm, clock).median / getattr(t["torch/foreach"], clock).median
+    ratio, cpu_ratio = results["ours/foreach/torch wall"], results["ours/foreach/torch cpu"]
+    results.update(ratio=ratio, cpu_ratio=cpu_ratio)
+    print(f"ratio ours/torch (time) = {ratio:.2f} wall, {cpu_ratio:.2f} CPU (target <= 1.5)")
+    if args.reference:
+        print(f"ratio reference loop/torch (time) = {results['ours/reference/torch wall']:.2f} wall, "
+              f"{results['ours/reference/torch cpu']:.2f} CPU")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def markdown(r: dict) -> str:
+    """The RESULTS.md table for one run's results."""
+    def cell(name):
+        return (f"{r[name + ' wall s'] * 1e3:.0f} ms wall (IQR {r[name + ' wall iqr s'] * 1e3:.0f}), "
+                f"{r[name + ' cpu s'] * 1e3:.0f} ms CPU")
+    ref = (f"{r['ours/reference/torch wall']:.2f} wall, {r['ours/reference/torch cpu']:.2f} CPU"
+           if "ours/reference wall s" in r else "—")
+    return "\n".join([
+        "| parameters | `llm_from_scratch.optim.AdamW` (foreach) | `torch.optim.AdamW(foreach=True)` | ours / torch (time) "
+        "| reference loop (`foreach=False`) / torch |",
+        "|---|---|---|---|---|",
+        f"| {r['n_params']:,} ({r['layers']} layers), the same parameters after the steps (asserted) "
+        f"| {cell('ours/foreach')} | {cell('torch/foreach')} | {r['ratio']:.2f} wall, {r['cpu_ratio']:.2f} CPU | {ref} |",
+    ])
 
 
 if __name__ == "__main__":

@@ -1,68 +1,61 @@
 """How fast is our MultiHeadAttention? Ratios against torch.nn.MultiheadAttention, measured in the same run.
 
     python benchmarks/bench_attention.py            # CPU (or the GPU if there is one)
-    python benchmarks/bench_attention.py --device cpu --batch 4 --seq 256
+    python benchmarks/bench_attention.py --device cpu --batch 4 --seq 256 --threads 1
 
 Causal (GPT) and bidirectional (BERT) self-attention, forward + backward, the same weights, three ways:
     ours/fast      MultiHeadAttention, the fast path (F.scaled_dot_product_attention; flash on a GPU)
     ours/explicit  MultiHeadAttention(need_weights=True): softmax(QKᵀ/√d)V written out, weights kept
     torch          torch.nn.MultiheadAttention(batch_first=True) (causal: attn_mask + is_causal=True)
-Reported: the median time of each, and the ratios ours/torch (target: <= ~1.1 for the fast path)
-and explicit/fast (what materialising the (B, H, T, T) weights costs).
+Asserted before timing: the three give the same output. Timing: benchmarks/timing.py (same warm-up
+and repeats, interleaved in alternating order, median and IQR). Reported: the ratios ours/torch and
+explicit/fast (what materialising the (B, H, T, T) weights costs).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
-import time
+import json
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from llm_from_scratch.attention import MultiHeadAttention, causal_mask
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.timing import compare, machine, row  # noqa: E402
+from llm_from_scratch.attention import MultiHeadAttention, causal_mask  # noqa: E402
 
 
-def _time_interleaved(fns: dict, device: torch.device, repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds of each fn. The variants take turns (A, B, C, A, B, C, ...) so that a change
-    in the machine's load during the run hits all of them alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=256)
     parser.add_argument("--d-model", type=int, default=384)
     parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
-
-    results: dict[str, float] = {}
+    print(f"machine: {machine(args.device)}")
+    results = {"batch": args.batch, "seq": args.seq, "d_model": args.d_model, "heads": args.heads,
+               "warmup": args.warmup, "repeats": args.repeats, "rows": []}
     for causal in (True, False):
-        results.update(_bench(causal, args, device))
+        results["rows"].append(_bench(causal, args, device))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return results
 
 
-def _bench(causal: bool, args, device: torch.device) -> dict[str, float]:
-    kind = "causal (GPT)" if causal else "bidirectional (BERT)"
+def _bench(causal: bool, args, device: torch.device) -> dict:
+    kind = "causal (GPT)" if causal else "none (BERT)"
     ours = MultiHeadAttention(args.d_model, args.heads, causal=causal).to(device)
     ref = nn.MultiheadAttention(args.d_model, args.heads, batch_first=True).to(device)
     with torch.no_grad():
@@ -77,30 +70,45 @@ def _bench(causal: bool, args, device: torch.device) -> dict[str, float]:
     def reference():
         return ref(x, x, x, attn_mask=not_allowed, need_weights=False, is_causal=causal)[0]
 
-    # The three agree before we time them.
     ref_out = reference()
-    assert torch.allclose(ours(x), ref_out, atol=1e-4)
-    assert torch.allclose(ours(x, need_weights=True), ref_out, atol=1e-4)
+    assert torch.allclose(ours(x), ref_out, atol=1e-4), "fast path differs from torch"
+    assert torch.allclose(ours(x, need_weights=True), ref_out, atol=1e-4), "explicit path differs from torch"
 
     def step(forward):
         def run():
             forward().sum().backward()
         return run
 
-    results = _time_interleaved({
-        "ours/fast": step(lambda: ours(x)),
-        "ours/explicit": step(lambda: ours(x, need_weights=True)),
-        "torch": step(reference),
-    }, device, args.repeats)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"\n{kind} self-attention fwd+bwd, B={args.batch} T={args.seq} d={args.d_model} H={args.heads}, "
-          f"torch {torch.__version__}, {device.type} ({name})")
-    print("| variant | median ms | ratio to torch |")
-    print("|---|---|---|")
-    for k, t in results.items():
-        print(f"| {k} | {t * 1e3:.2f} | {t / results['torch']:.2f} |")
-    print(f"explicit / fast = {results['ours/explicit'] / results['ours/fast']:.2f}")
-    return {f"{kind} {k}": t for k, t in results.items()}
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    t = compare({"ours/fast": step(lambda: ours(x)),
+                 "ours/explicit": step(lambda: ours(x, need_weights=True)),
+                 "torch": step(reference)}, warmup=args.warmup, repeats=args.repeats, sync=sync)
+    print(f"\n{kind} self-attention fwd+bwd, B={args.batch} T={args.seq} d={args.d_model} H={args.heads}; "
+          f"outputs equal (asserted); {args.warmup} warm-up + {args.repeats} timed, interleaved")
+    for name, tm in t.items():
+        print(row(name, tm))
+    out = {"mask": kind}
+    for clock in ("wall", "cpu"):
+        med = {k: getattr(v, clock).median for k, v in t.items()}
+        out.update({f"{k} ms {clock}": v * 1e3 for k, v in med.items()})
+        out[f"fast/torch {clock}"] = med["ours/fast"] / med["torch"]
+        out[f"explicit/torch {clock}"] = med["ours/explicit"] / med["torch"]
+        out[f"explicit/fast {clock}"] = med["ours/explicit"] / med["ours/fast"]
+        print(f"ratios (time, {clock} medians): ours/fast ÷ torch {out[f'fast/torch {clock}']:.2f}, "
+              f"ours/explicit ÷ torch {out[f'explicit/torch {clock}']:.2f}, "
+              f"explicit ÷ fast {out[f'explicit/fast {clock}']:.2f}")
+    return out
+
+
+def markdown(runs: list[dict]) -> str:
+    """The RESULTS.md table for one or more runs (shapes)."""
+    lines = ["| shape | mask | ours/fast ÷ torch | ours/explicit ÷ torch | explicit ÷ fast |", "|---|---|---|---|---|"]
+    for r in runs:
+        for x in r["rows"]:
+            cells = [f"{x[k + ' wall']:.2f} wall, {x[k + ' cpu']:.2f} CPU"
+                     for k in ("fast/torch", "explicit/torch", "explicit/fast")]
+            lines.append(f"| B={r['batch']}, T={r['seq']} | {x['mask']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

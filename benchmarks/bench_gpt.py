@@ -11,38 +11,24 @@
 2. Generation: ``generate(..., use_cache=True)`` against ``use_cache=False`` (greedy, the tokens
    checked identical), and transformers' own cached ``generate`` for reference.
 
-Reported: the median of the repeats in wall time and in process CPU time (user + sys, all threads;
-steadier on a shared machine), and the ratios.
+Timing: benchmarks/timing.py, the same for every side (same warm-up and repeats, interleaved in
+alternating order, median and IQR of wall and process CPU seconds). Asserted before any number is
+printed: the logits equal, and the greedy tokens identical in all three generation paths.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import time
+import json
+import sys
+from pathlib import Path
 
 import torch
 
-from llm_from_scratch.gpt import GPT, generate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def _time(fn, device: torch.device, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """Median (wall seconds, CPU seconds) of ``repeats`` calls of fn, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus)
+from benchmarks.timing import compare, machine, row  # noqa: E402
+from llm_from_scratch.gpt import GPT, generate  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -54,11 +40,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--prompt", type=int, default=8, help="prompt length for generation")
     parser.add_argument("--new-tokens", type=int, default=200)
     parser.add_argument("--gen-repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,9 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                                     bos_token_id=None, eos_token_id=None)).to(device)
     ours = GPT.from_hf_gpt2(hf).to(device)
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), transformers {transformers.__version__}, "
-          f"device {device}")
+    print(f"machine: {machine(args.device)}; transformers {transformers.__version__}")
     print(f"model: {args.layers} layers, d={args.d_model}, {args.heads} heads, vocab {args.vocab}, "
           f"{ours.num_parameters() / 1e6:.2f}M parameters; batch {args.batch} x {args.seq} tokens, fp32")
 
@@ -97,48 +83,74 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         hf.zero_grad(set_to_none=True)
         hf(idx, labels=idx).loss.backward()  # transformers shifts the labels itself
 
-    results: dict[str, float] = {}
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
     tokens = args.batch * args.seq
-    # Interleave so that a burst of load on a shared machine hits both alike.
-    w_o, c_o = _time(step_ours, device, args.repeats)
-    w_h, c_h = _time(step_hf, device, args.repeats)
-    w_o2, c_o2 = _time(step_ours, device, args.repeats)
-    w_o, c_o = min(w_o, w_o2), min(c_o, c_o2)
-    print("\nforward + backward")
-    print(f"  ours          {tokens / w_o:10.0f} tokens/s wall   {tokens / c_o:10.0f} tokens/CPU-s")
-    print(f"  transformers  {tokens / w_h:10.0f} tokens/s wall   {tokens / c_h:10.0f} tokens/CPU-s")
+    step = compare({"ours": step_ours, "transformers": step_hf}, warmup=args.warmup, repeats=args.repeats, sync=sync)
+    w_o, c_o = step["ours"].wall.median, step["ours"].cpu.median
+    w_h, c_h = step["transformers"].wall.median, step["transformers"].cpu.median
+    print(f"\nforward + backward, {tokens} tokens a call; {args.warmup} warm-up + {args.repeats} timed, interleaved")
+    for name, t in step.items():
+        print(row(name, t))
     print(f"  ours / transformers (throughput): {w_h / w_o:.2f}x wall, {c_h / c_o:.2f}x CPU")
-    results.update(train_ratio_wall=w_h / w_o, train_ratio_cpu=c_h / c_o)
+    results: dict = {"layers": args.layers, "d_model": args.d_model, "heads": args.heads, "vocab": args.vocab,
+                     "params": ours.num_parameters(), "batch": args.batch, "seq": args.seq,
+                     "warmup": args.warmup, "repeats": args.repeats, "new_tokens": args.new_tokens,
+                     "prompt": args.prompt, "gen_repeats": args.gen_repeats,
+                     "train_tok_s_ours_wall": tokens / w_o, "train_tok_s_ours_cpu": tokens / c_o,
+                     "train_tok_s_hf_wall": tokens / w_h, "train_tok_s_hf_cpu": tokens / c_h,
+                     "train_ratio_wall": w_h / w_o, "train_ratio_cpu": c_h / c_o}
 
     ours.eval(), hf.eval()
     prompt = torch.randint(0, args.vocab, (1, args.prompt), device=device)
-    outs = {}
 
     def gen(use_cache):
-        def run():
-            outs[use_cache] = generate(ours, prompt, args.new_tokens, temperature=0, use_cache=use_cache)
-        return run
+        return lambda: generate(ours, prompt, args.new_tokens, temperature=0, use_cache=use_cache)
 
     def gen_hf():
         with torch.no_grad():
-            outs["hf"] = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=args.new_tokens,
-                                     min_new_tokens=args.new_tokens, do_sample=False, pad_token_id=0)
+            return hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=args.new_tokens,
+                               min_new_tokens=args.new_tokens, do_sample=False, pad_token_id=0)
 
-    w_c, c_c = _time(gen(True), device, args.gen_repeats, warmup=1)
-    w_u, c_u = _time(gen(False), device, args.gen_repeats, warmup=1)
-    w_hf, c_hf = _time(gen_hf, device, args.gen_repeats, warmup=1)
-    assert torch.equal(outs[True], outs[False]), "cached and uncached generation disagree"
-    assert torch.equal(outs[True], outs["hf"]), "our greedy tokens differ from transformers'"
+    g = compare({"ours, KV cache": gen(True), "ours, no cache": gen(False), "transformers, cache": gen_hf},
+                warmup=1, repeats=args.gen_repeats, sync=sync)
+    cached = g["ours, KV cache"].result
+    assert torch.equal(cached, g["ours, no cache"].result), "cached and uncached generation disagree"
+    assert torch.equal(cached, g["transformers, cache"].result), "our greedy tokens differ from transformers'"
     n = args.new_tokens
-    print(f"\ngenerate {n} tokens (greedy, batch 1, prompt {args.prompt}); identical tokens in all three")
-    print(f"  ours, KV cache        {n / w_c:8.1f} tokens/s wall   {n / c_c:8.1f} tokens/CPU-s")
-    print(f"  ours, no cache        {n / w_u:8.1f} tokens/s wall   {n / c_u:8.1f} tokens/CPU-s")
-    print(f"  transformers, cache   {n / w_hf:8.1f} tokens/s wall   {n / c_hf:8.1f} tokens/CPU-s")
+    print(f"\ngenerate {n} tokens (greedy, batch 1, prompt {args.prompt}); identical tokens in all three (asserted); "
+          f"1 warm-up + {args.gen_repeats} timed, interleaved")
+    for name, t in g.items():
+        print(row(name, t, unit="s") + f"   {n / t.wall.median:8.1f} tokens/s wall")
+    med = {k: (v.wall.median, v.cpu.median) for k, v in g.items()}
+    (w_c, c_c), (w_u, c_u), (w_hf, c_hf) = med["ours, KV cache"], med["ours, no cache"], med["transformers, cache"]
     print(f"  KV-cache speed-up: {w_u / w_c:.2f}x wall, {c_u / c_c:.2f}x CPU; "
-          f"ours (cached) / transformers (cached): {w_hf / w_c:.2f}x wall, {c_hf / c_c:.2f}x CPU")
-    results.update(cache_speedup_wall=w_u / w_c, cache_speedup_cpu=c_u / c_c,
+          f"ours (cached) / transformers (cached), throughput: {w_hf / w_c:.2f}x wall, {c_hf / c_c:.2f}x CPU")
+    results.update(gen_tok_s_cached_wall=n / w_c, gen_tok_s_cached_cpu=n / c_c,
+                   gen_tok_s_uncached_wall=n / w_u, gen_tok_s_uncached_cpu=n / c_u,
+                   gen_tok_s_hf_wall=n / w_hf, gen_tok_s_hf_cpu=n / c_hf,
+                   cache_speedup_wall=w_u / w_c, cache_speedup_cpu=c_u / c_c,
                    gen_vs_hf_wall=w_hf / w_c, gen_vs_hf_cpu=c_hf / c_c)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return results
+
+
+def markdown(r: dict) -> str:
+    """The RESULTS.md table for one run's results."""
+    def tp(key):
+        return f"{r[key + '_wall']:,.1f} wall, {r[key + '_cpu']:,.1f} per CPU-s"
+    return "\n".join([
+        "| tokens/s | ours | reference | ratio (throughput, ours / reference) |",
+        "|---|---|---|---|",
+        f"| forward + backward, batch {r['batch']} x {r['seq']} (logits equal, asserted) | {tp('train_tok_s_ours')} "
+        f"| transformers: {tp('train_tok_s_hf')} | **{r['train_ratio_wall']:.2f}x wall, {r['train_ratio_cpu']:.2f}x CPU** |",
+        f"| generate {r['new_tokens']} tokens with the KV cache vs without (same tokens, asserted) "
+        f"| {tp('gen_tok_s_cached')} | ours uncached: {tp('gen_tok_s_uncached')} "
+        f"| **KV-cache speed-up {r['cache_speedup_wall']:.2f}x wall, {r['cache_speedup_cpu']:.2f}x CPU** |",
+        f"| generate with the cache, ours vs transformers' `generate` (same tokens, asserted) "
+        f"| {tp('gen_tok_s_cached')} | transformers cached: {tp('gen_tok_s_hf')} "
+        f"| {r['gen_vs_hf_wall']:.2f}x wall, {r['gen_vs_hf_cpu']:.2f}x CPU |",
+    ])
 
 
 if __name__ == "__main__":

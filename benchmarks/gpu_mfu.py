@@ -11,7 +11,8 @@ What runs: ``llm_from_scratch.train.train`` on ``gpt.GPT`` with GPT-2 small's sh
 
 MFU (PaLM, appendix B): achieved FLOP/s / peak FLOP/s, with training FLOPs per token
 ≈ 6N + 12·L·H·Q·T (N: parameters without the position embeddings; L layers, H heads, head size Q,
-sequence length T), and the peak of the dense bf16 tensor cores: 989 TFLOP/s on an H100 SXM.
+sequence length T), and the dense tensor-core peak of the GPU it runs on, in the precision it trains
+in (benchmarks/gpu_peaks.py: H100 SXM/PCIe, H200, A100, L4, A10G, T4; ``--peak-tflops`` for another).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.gpu_peaks import gpu_peak  # noqa: E402
+from benchmarks.timing import machine  # noqa: E402
 from llm_from_scratch.gpt import GPT, GPTConfig  # noqa: E402
 from llm_from_scratch.presets import get_preset  # noqa: E402
-from llm_from_scratch.train import H100_BF16_PEAK_FLOPS, autocast, flops_per_token, lm_batches, mfu, train  # noqa: E402
+from llm_from_scratch.train import autocast, flops_per_token, lm_batches, mfu, train  # noqa: E402
 
 
 def attention_kernels(model: GPT, batch: int, precision: str) -> list[str]:
@@ -47,7 +50,8 @@ def attention_kernels(model: GPT, batch: int, precision: str) -> list[str]:
     return sorted(n for n in names if any(s in n.lower() for s in ("flash", "fmha", "attention", "sdpa")))[:6]
 
 
-def run(batch: int, grad_accum: int, steps: int, compile: bool, window: int, compile_mode: str | None = None) -> dict:
+def run(batch: int, grad_accum: int, steps: int, compile: bool, window: int, peak_flops: float,
+        compile_mode: str | None = None) -> dict:
     preset = get_preset("gpt2-124m")
     config = GPTConfig(vocab_size=preset.vocab_size(50257), **preset.model)
     train_config = preset.with_overrides(max_steps=steps, batch_size=batch, grad_accum=grad_accum,
@@ -69,10 +73,16 @@ def run(batch: int, grad_accum: int, steps: int, compile: bool, window: int, com
         "compile": compile, "compile_mode": compile_mode, "precision": result.last["precision"], "steps": steps,
         "tokens_per_s_windows": [round(r["tokens_per_s"]) for r in result.history],
         "tokens_per_s": tok_s, "flops_per_token": fpt, "n_params_non_embedding": n_params,
-        "mfu": mfu(tok_s, fpt, H100_BF16_PEAK_FLOPS), "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "mfu": mfu(tok_s, fpt, peak_flops), "peak_flops": peak_flops, "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
         "wall_s_including_compile": total, "final_train_loss": result.last["train_loss"],
         "attention_kernels": attention_kernels(model, 2, result.last["precision"]),
     }
+
+
+def _fail(message: str) -> None:
+    """Bad input or machine: one line on stderr, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv=None) -> list[dict]:
@@ -83,16 +93,27 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--window", type=int, default=5, help="steps per tokens/s window (the first is dropped)")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--compile-mode", default=None, help="e.g. max-autotune-no-cudagraphs")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the GPU's dense peak in TFLOP/s (default: from benchmarks/gpu_peaks.py by its name)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
-        raise SystemExit("gpu_mfu.py needs a CUDA GPU")
+        _fail("gpu_mfu.py needs a CUDA GPU: run it on a GPU machine (torch sees none here)")
     name = torch.cuda.get_device_name()
-    print(f"GPU: {name} (capability {torch.cuda.get_device_capability()}), torch {torch.__version__}, "
-          f"peak assumed {H100_BF16_PEAK_FLOPS / 1e12:.0f} TFLOP/s (H100 SXM dense bf16)", flush=True)
+    known = gpu_peak(name)
+    if args.peak_tflops is not None:
+        peak, peak_source = args.peak_tflops * 1e12, "--peak-tflops"
+    elif known is not None:
+        peak, peak_source = known[1], f"{known[0]} dense {known[2]}, benchmarks/gpu_peaks.py"
+    else:
+        _fail(f"no peak FLOP/s known for {name!r}: pass its dense tensor-core peak from its datasheet "
+              "(without sparsity) with --peak-tflops")
+    print(f"machine: {machine('cuda')}")
+    print(f"GPU: {name} (capability {torch.cuda.get_device_capability()}), "
+          f"peak {peak / 1e12:.0f} TFLOP/s ({peak_source})", flush=True)
     results = []
     for b in (int(x) for x in args.batch.split(",")):
-        r = run(b, args.grad_accum, args.steps, not args.no_compile, args.window, args.compile_mode)
+        r = run(b, args.grad_accum, args.steps, not args.no_compile, args.window, peak, args.compile_mode)
         r["gpu"] = name
         results.append(r)
         print(f"batch {b} x {args.grad_accum} accum x 1024 (compile mode {args.compile_mode}): {r['tokens_per_s']:,.0f} tokens/s, MFU {r['mfu']:.1%}, "

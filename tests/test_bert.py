@@ -8,14 +8,15 @@ import json
 import pytest
 import torch
 
-transformers = pytest.importorskip("transformers")
-transformers.logging.set_verbosity_error()
-from transformers import BertConfig as HFBertConfig  # noqa: E402
-from transformers import BertForMaskedLM as HFBertForMaskedLM  # noqa: E402
-from transformers import BertForPreTraining as HFBertForPreTraining  # noqa: E402
-from transformers import BertModel as HFBertModel  # noqa: E402
+import transformers
+from transformers import BertConfig as HFBertConfig
+from transformers import BertForMaskedLM as HFBertForMaskedLM
+from transformers import BertForPreTraining as HFBertForPreTraining
+from transformers import BertModel as HFBertModel
 
-from llm_from_scratch.bert import BertConfig, BertForMaskedLM, BertModel  # noqa: E402
+from llm_from_scratch.bert import BertConfig, BertForMaskedLM, BertModel
+
+transformers.logging.set_verbosity_error()
 
 
 

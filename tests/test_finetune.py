@@ -84,7 +84,12 @@ def test_classifier_loss_is_cross_entropy():
     y = torch.tensor([0, 2, 1, 2])
     logits, loss = clf(ids, labels=y)
     assert logits.shape == (4, 3)
-    torch.testing.assert_close(loss, F.cross_entropy(logits, y))
+    # the reference path: the backbone's last hidden state (no padding: the last token), the linear head,
+    # then torch's cross entropy; none of it reuses the classifier's own output
+    with torch.no_grad():
+        ref_logits = clf.head(clf.backbone.forward_hidden(ids)[:, -1])
+    torch.testing.assert_close(logits, ref_logits)
+    torch.testing.assert_close(loss, F.cross_entropy(ref_logits, y))
     assert clf(ids)[1] is None
 
 
@@ -97,7 +102,11 @@ def test_regressor_loss_and_scale():
         reg.head.weight.normal_()
     y = torch.tensor([1590.0, 1600.0, 1612.0])
     pred, loss = reg(ids, labels=y)
-    torch.testing.assert_close(loss, F.mse_loss((pred - 1600) / 5, (y - 1600) / 5), rtol=1e-4, atol=1e-4)
+    # the reference: the head on the backbone's last hidden state, in standardised units, then torch's MSE
+    with torch.no_grad():
+        z = reg.head(reg.backbone.forward_hidden(ids)[:, -1]).squeeze(-1)
+    torch.testing.assert_close(pred, 1600.0 + 5.0 * z)
+    torch.testing.assert_close(loss, F.mse_loss(z, (y - 1600) / 5), rtol=1e-4, atol=1e-4)
 
 
 def test_token_tagger_and_crf_tagger():
@@ -111,17 +120,37 @@ def test_token_tagger_and_crf_tagger():
     assert e.shape == (2, 4, 5)
     h = gpt.forward_hidden(ids)
     torch.testing.assert_close(e[0, 2], tagger.head(h[0, 6]))  # word 2 of sentence 0 is token 6
-    torch.testing.assert_close(loss, F.cross_entropy(e.reshape(-1, 5), labels.reshape(-1), ignore_index=-100))
+    # the reference: each word's emissions read by hand at its token, torch's cross entropy over the real words
+    words = [(0, 1), (0, 3), (0, 6), (0, 9), (1, 2), (1, 4)]
+    ref_e = torch.stack([tagger.head(h[b, t]) for b, t in words])
+    ref_y = torch.tensor([0, 1, 2, 0, 3, 4])
+    torch.testing.assert_close(loss, F.cross_entropy(ref_e, ref_y))
     preds = tagger.predict(ids, word_index=word_index, word_mask=word_mask)
     assert [len(p) for p in preds] == [4, 2]
 
     crf_tagger = FT.CRFTagger(copy.deepcopy(gpt), TAG_NAMES)
     e, loss = crf_tagger(ids, labels=labels, word_index=word_index, word_mask=word_mask)
-    ref = crf_tagger.crf.nll(e, labels, word_mask, reduction="mean")
-    torch.testing.assert_close(loss, ref)
+    # brute force: -log P(gold) = log Σ_valid exp score(path) - score(gold), over every BIO-valid path of each
+    # sentence, averaged over the 2 sentences (the CRF's own nll is not used)
+    from itertools import product
+
+    from llm_from_scratch.crf import bio_violations
+
+    crf = crf_tagger.crf
+
+    def score(row, path):
+        s = crf.start_transitions[path[0]] + row[0, path[0]] + crf.end_transitions[path[-1]]
+        return s + sum(crf.transitions[a, b] + row[t + 1, b] for t, (a, b) in enumerate(zip(path, path[1:])))
+
+    nlls = []
+    for b, n in enumerate(word_mask.sum(1).tolist()):
+        row = e[b, :n].detach()
+        valid = [p for p in product(range(5), repeat=n) if bio_violations(list(p), TAG_NAMES) == 0]
+        log_z = torch.logsumexp(torch.stack([score(row, p) for p in valid]), 0)
+        nlls.append(log_z - score(row, labels[b, :n].tolist()))
+    torch.testing.assert_close(loss.detach(), torch.stack(nlls).mean(), rtol=1e-5, atol=1e-5)
     paths = crf_tagger.predict(ids, word_index=word_index, word_mask=word_mask)
     assert [len(p) for p in paths] == [4, 2]
-    from llm_from_scratch.crf import bio_violations
     assert all(bio_violations(p, TAG_NAMES) == 0 for p in paths)
 
 
@@ -254,7 +283,7 @@ def test_finetune_task_learns_a_toy_task():
                                                                             lr=3e-3, warmup_steps=2, dropout=0.0))
     assert res.baseline["accuracy"] <= 0.7
     assert res.metrics["accuracy"] == 1.0
-    assert res.trainable_parameters == FT.count_parameters(res.model)
+    assert res.trainable_parameters == sum(p.numel() for p in res.model.parameters())  # "full": everything trains
     # keep_best: the validation plays were scored 5 times (every 8 steps) while training
     assert [r["step"] for r in res.history] == [8, 16, 24, 32, 40]
     assert all(0 <= r["val_macro_f1"] <= 1 for r in res.history)

@@ -10,13 +10,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-transformers = pytest.importorskip("transformers")
-transformers.logging.set_verbosity_error()
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
-from transformers.generation import TopKLogitsWarper, TopPLogitsWarper  # noqa: E402
+import transformers
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.generation import TopKLogitsWarper, TopPLogitsWarper
 
-from llm_from_scratch.gpt import GPT, GPTConfig, generate  # noqa: E402
-from llm_from_scratch.generate import sample_next_token, top_k_filter, top_p_filter  # noqa: E402
+from llm_from_scratch.generate import sample_next_token, top_k_filter, top_p_filter
+from llm_from_scratch.gpt import GPT, GPTConfig, generate
+
+transformers.logging.set_verbosity_error()
 
 
 

@@ -6,7 +6,11 @@ import torch
 from llm_from_scratch.utils import SETTINGS, current_setting
 
 
-@pytest.mark.parametrize("value", SETTINGS)
+def test_the_three_settings():
+    assert tuple(SETTINGS) == ("smoke", "book", "full")  # the names the team brief fixes
+
+
+@pytest.mark.parametrize("value", ["smoke", "book", "full"])
 def test_lfs_setting_is_read(value):
     assert current_setting({"LFS_SETTING": value}) == value
     assert current_setting({"LFS_SETTING": value.upper()}) == value
