@@ -461,7 +461,7 @@ def _config_from_hf(cfg: Mapping) -> LlamaConfig:
         n_embd=cfg["hidden_size"], head_dim=cfg.get("head_dim") or cfg["hidden_size"] // n_head,
         intermediate_size=cfg["intermediate_size"], rope_theta=_rope_settings(cfg),
         rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-6)), qk_norm=kind == "qwen3",
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", kind == "qwen3")), bias=bias)
+        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)), bias=bias)  # transformers' default
 
 
 _HF_LAYER = re.compile(r"model\.layers\.(\d+)\.(.+)")

@@ -366,3 +366,21 @@ def test_to_hf_writes_a_config_transformers_reads(tmp_path):
     assert cfg["model_type"] == "llama" and hf_cfg.num_key_value_heads == 1
     assert hf_cfg.rope_parameters["rope_theta"] == 321.0
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_bfloat16_checkpoint_loads_into_float32(tmp_path):
+    # Hub checkpoints are stored in bfloat16: from_pretrained gives a float32 model with those values.
+    hf = _hf_llama(seed=5).to(torch.bfloat16)
+    hf.save_pretrained(tmp_path)
+    ours = Llama.from_pretrained(str(tmp_path))
+    assert ours.transformer.wte.weight.dtype == torch.float32
+    hf32 = hf.float().eval()
+    ids = IDS % 97
+    with torch.no_grad():
+        assert torch.allclose(ours(ids)[0], hf32(ids).logits, atol=ATOL)
+
+
+def test_another_architecture_is_refused_in_one_line():
+    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
+    with pytest.raises(ValueError, match="'gpt2' model; Llama.from_hf reads 'llama' and 'qwen3'"):
+        Llama.from_hf(gpt2)
