@@ -601,9 +601,8 @@ display(Markdown(
 # **What this comparison shows, and what it does not.** It is one seed, one small character-level
 # model and one run length, so a gap of a few hundredths of a nat can come from the seed alone (try
 # two more seeds before you believe it). The learning rate was tuned for neither model, and the order
-# can change with the length of the run: at initialisation a SwiGLU's output is a product of two small
-# projections, smaller than a GELU MLP's, so the modern block may start slower and catch up later
-# (the smoke setting's 60 steps show only that start). It says nothing about long contexts, where
+# can change with the length of the run and the learning rate (the smoke setting's 60 steps show only
+# the very start; the book setting's 1,200 steps say more). It says nothing about long contexts, where
 # RoPE matters most, nor about memory at inference, where GQA matters most (section 5): these designs
 # were chosen for large models trained on trillions of tokens, and their published advantages are
 # measured at that scale. What it does show is that the modern block is a drop-in replacement: the
