@@ -64,7 +64,9 @@ def _randomize_norms(model):
 def saved(tmp_path_factory):
     """Tiny random models written with save_pretrained: {name: (folder, the transformers model)}."""
     models = {"llama_gqa": _hf_llama(tie=False, kv=2), "llama_tied_mha": _hf_llama(tie=True, kv=4, seed=2),
-              "llama_mqa": _hf_llama(tie=False, kv=1, seed=3), "qwen3_tied": _hf_qwen3(tie=True),
+              "llama_mqa": _hf_llama(tie=False, kv=1, seed=3),
+              "llama_bias": _hf_llama(tie=False, kv=2, seed=6, attention_bias=True, mlp_bias=True),
+              "qwen3_tied": _hf_qwen3(tie=True),
               "qwen3_untied": _hf_qwen3(tie=False, seed=4)}
     out = {}
     for name, model in models.items():
@@ -213,7 +215,8 @@ def test_config_refuses_bad_shapes():
 
 
 # ---- whole models against transformers ------------------------------------------------------
-@pytest.mark.parametrize("name", ["llama_gqa", "llama_tied_mha", "llama_mqa", "qwen3_tied", "qwen3_untied"])
+@pytest.mark.parametrize("name", ["llama_gqa", "llama_tied_mha", "llama_mqa", "llama_bias", "qwen3_tied",
+                                  "qwen3_untied"])
 def test_logits_and_loss_equal_transformers(saved, name):
     folder, hf = saved[name]
     ours = Llama.from_hf(folder).eval()
@@ -255,7 +258,7 @@ def test_forward_cached_equals_forward(saved):
     assert torch.allclose(torch.cat([logits, step], 1), full, atol=ATOL)
 
 
-@pytest.mark.parametrize("name", ["llama_gqa", "llama_tied_mha", "qwen3_tied", "qwen3_untied"])
+@pytest.mark.parametrize("name", ["llama_gqa", "llama_tied_mha", "llama_bias", "qwen3_tied", "qwen3_untied"])
 def test_export_round_trip(saved, tmp_path, name):
     folder, hf = saved[name]
     ours = Llama.from_hf(folder)
@@ -385,3 +388,13 @@ def test_another_architecture_is_refused_in_one_line():
     gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
     with pytest.raises(ValueError, match="'gpt2' model; Llama.from_hf reads 'llama' and 'qwen3'"):
         Llama.from_hf(gpt2)
+
+
+def test_a_bare_state_dict_needs_a_config(saved):
+    _, hf = saved["llama_gqa"]
+    with pytest.raises(ValueError, match="pass config=LlamaConfig"):
+        Llama.from_hf(hf.state_dict())
+    cfg = Llama.from_hf(hf).config
+    ids = IDS % 97
+    with torch.no_grad():
+        assert torch.allclose(Llama.from_hf(hf.state_dict(), config=cfg)(ids)[0], hf(ids).logits, atol=ATOL)
