@@ -12,7 +12,7 @@ What runs: ``llm_from_scratch.train.train`` on ``gpt.GPT`` with GPT-2 small's sh
 MFU (PaLM, appendix B): achieved FLOP/s / peak FLOP/s, with training FLOPs per token
 ≈ 6N + 12·L·H·Q·T (N: parameters without the position embeddings; L layers, H heads, head size Q,
 sequence length T), and the dense tensor-core peak of the GPU it runs on, in the precision it trains
-in (benchmarks/gpu_peaks.py: H100 SXM/PCIe, H200, A100, L4, A10G, T4; ``--peak-tflops`` for another).
+in (llm_from_scratch/scaling.py: H100 SXM/PCIe, H200, A100, L4, A10G, T4; ``--peak-tflops`` for another).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.gpu_peaks import gpu_peak  # noqa: E402
+from llm_from_scratch.scaling import gpu_peak  # noqa: E402
 from benchmarks.timing import machine  # noqa: E402
 from llm_from_scratch.gpt import GPT, GPTConfig  # noqa: E402
 from llm_from_scratch.presets import get_preset  # noqa: E402
@@ -94,7 +94,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--compile-mode", default=None, help="e.g. max-autotune-no-cudagraphs")
     parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="the GPU's dense peak in TFLOP/s (default: from benchmarks/gpu_peaks.py by its name)")
+                        help="the GPU's dense peak in TFLOP/s (default: from llm_from_scratch/scaling.py by its name)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -104,7 +104,7 @@ def main(argv=None) -> list[dict]:
     if args.peak_tflops is not None:
         peak, peak_source = args.peak_tflops * 1e12, "--peak-tflops"
     elif known is not None:
-        peak, peak_source = known[1], f"{known[0]} dense {known[2]}, benchmarks/gpu_peaks.py"
+        peak, peak_source = known[1], f"{known[0]} dense {known[2]}, llm_from_scratch/scaling.py"
     else:
         _fail(f"no peak FLOP/s known for {name!r}: pass its dense tensor-core peak from its datasheet "
               "(without sparsity) with --peak-tflops")

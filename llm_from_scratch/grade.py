@@ -175,9 +175,9 @@ def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float
     # messages can arrive out of order, a file cannot.
     grading = nbformat.v4.new_code_cell(
         "import json as _lfs_json\n"
-        "from llm_from_scratch.exercises import grade_namespace as _lfs_grade\n"
+        "from llm_from_scratch.exercises import grade_namespace as lfs_grade_namespace\n"
         f"with open({str(report)!r}, 'w') as _lfs_f:\n"
-        f"    _lfs_json.dump(_lfs_grade(globals(), {ids!r}, {hidden!r}), _lfs_f)\n")
+        f"    _lfs_json.dump(lfs_grade_namespace(globals(), {ids!r}, {hidden!r}), _lfs_f)\n")
     nb.cells.append(grading)
     client = NotebookClient(nb, timeout=int(timeout), kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=False, shutdown_kernel="immediate",

@@ -11,31 +11,50 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import re
+
 import torch
 import torch.nn as nn
 
 from llm_from_scratch.distributed import transformer_blocks
 
 __all__ = ["saved_activation_bytes", "enable_gradient_checkpointing", "flops_per_token", "mfu", "gpu_peak_flops",
-           "GPU_PEAK_FLOPS", "H100_BF16_PEAK_FLOPS"]
+           "GPU_PEAK_FLOPS", "GPU_PEAKS", "gpu_peak", "H100_BF16_PEAK_FLOPS"]
 
-# Dense (no sparsity) tensor-core peaks in FLOP/s, from the vendors' data sheets: bf16 where the GPU
-# has it, fp16 on a T4 (no bf16 there). Matched against torch.cuda.get_device_name() in this order
-# (the first name that is a substring wins, so "H100 PCIe" is tried before "H100").
-GPU_PEAK_FLOPS: dict[str, float] = {
-    "H100 PCIe": 756e12,
-    "H100": 989e12,  # SXM
-    "H200": 989e12,
-    "A100": 312e12,
-    "L4": 121e12,
-    "A10G": 70e12,
-    "T4": 65e12,  # fp16
-}
-H100_BF16_PEAK_FLOPS = GPU_PEAK_FLOPS["H100"]
+# Dense (no 2:4 sparsity) tensor-core peaks in FLOP/s, from the vendors' data sheets (which often print
+# the sparse figure, twice as large): bf16 where the GPU has it, fp16 on a T4 (no bf16 tensor cores).
+#   H100 SXM 989, H100 PCIe 756, H200 989 (SXM), A100 312 (SXM and PCIe), L4 121, A10G 70 (AWS's sheet;
+#   the plain A10's 125 does not apply), T4 65 fp16 TFLOP/s.
+# Each row: (label, words the device name must hold, words it must not hold, peak FLOP/s, precision).
+# Matching whole words of torch.cuda.get_device_name() keeps an L40S from passing for an L4, and an
+# H100 NVL for an H100 SXM. A GPU not in the table is not guessed.
+GPU_PEAKS: list[tuple[str, tuple[str, ...], tuple[str, ...], float, str]] = [
+    ("H100 PCIe", ("h100", "pcie"), (), 756e12, "bf16"),
+    ("H100 SXM", ("h100",), ("pcie", "nvl"), 989e12, "bf16"),
+    ("H200", ("h200",), ("nvl",), 989e12, "bf16"),
+    ("A100", ("a100",), (), 312e12, "bf16"),
+    ("L4", ("l4",), (), 121e12, "bf16"),
+    ("A10G", ("a10g",), (), 70e12, "bf16"),
+    ("T4", ("t4",), (), 65e12, "fp16"),
+]
+GPU_PEAK_FLOPS: dict[str, float] = {label: peak for label, _, _, peak, _ in GPU_PEAKS}
+H100_BF16_PEAK_FLOPS = GPU_PEAK_FLOPS["H100 SXM"]
+
+
+def gpu_peak(device_name: str) -> tuple[str, float, str] | None:
+    """(label, dense peak FLOP/s, precision) for a CUDA device name, or None when it is not in the table.
+
+    The name is split into words ("NVIDIA A100-SXM4-80GB" -> nvidia, a100, sxm4, 80gb).
+    """
+    words = set(re.split(r"[\s\-_/]+", device_name.lower()))
+    for label, needed, excluded, peak, precision in GPU_PEAKS:
+        if all(w in words for w in needed) and not any(w in words for w in excluded):
+            return label, peak, precision
+    return None
 
 
 def gpu_peak_flops(device_name: str | None = None) -> float:
-    """The dense bf16 (T4: fp16) peak of a GPU, from :data:`GPU_PEAK_FLOPS`.
+    """The dense bf16 (T4: fp16) peak of a GPU, from :data:`GPU_PEAKS`.
 
     ``device_name``: as ``torch.cuda.get_device_name()`` writes it ("NVIDIA H100 80GB HBM3"); None
     asks torch for the current GPU. A GPU that is not in the table is a ValueError naming the table.
@@ -44,11 +63,11 @@ def gpu_peak_flops(device_name: str | None = None) -> float:
         if not torch.cuda.is_available():
             raise ValueError("MFU needs a GPU's peak FLOP/s and no GPU is visible: pass peak_flops= explicitly")
         device_name = torch.cuda.get_device_name()
-    for name, flops in GPU_PEAK_FLOPS.items():
-        if name.lower() in device_name.lower():
-            return flops
-    raise ValueError(f"no peak FLOP/s known for {device_name!r} (known: {', '.join(GPU_PEAK_FLOPS)}); "
-                     "pass peak_flops= explicitly")
+    found = gpu_peak(device_name)
+    if found is None:
+        raise ValueError(f"no peak FLOP/s known for {device_name!r} (known: {', '.join(GPU_PEAK_FLOPS)}); "
+                         "pass peak_flops= explicitly")
+    return found[1]
 
 
 def saved_activation_bytes(fn: Callable[[], torch.Tensor], model: nn.Module | None = None) -> int:
@@ -120,5 +139,5 @@ def mfu(tokens_per_s: float, flops_per_tok: float, peak_flops: float | None = No
     ``peak_flops`` None: the peak of the GPU this process runs on (:func:`gpu_peak_flops`); with no GPU
     visible (a worked example on a laptop), the H100 SXM's, the reference chapter 12 quotes."""
     if peak_flops is None:
-        peak_flops = gpu_peak_flops() if torch.cuda.is_available() else H100_BF16_PEAK_FLOPS
+        peak_flops = gpu_peak_flops()  # the GPU this process runs on; with none, a ValueError
     return tokens_per_s * flops_per_tok / peak_flops

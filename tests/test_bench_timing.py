@@ -45,7 +45,7 @@ def test_iqr_by_hand():
 ])
 def test_gpu_peak_by_device_name(name, label, tflops):
     # the device names torch.cuda.get_device_name() reports, and the datasheets' dense peaks
-    from benchmarks.gpu_peaks import gpu_peak
+    from llm_from_scratch.scaling import gpu_peak
 
     got = gpu_peak(name)
     assert got is not None and got[0] == label and got[1] == tflops * 1e12
@@ -54,6 +54,6 @@ def test_gpu_peak_by_device_name(name, label, tflops):
 
 @pytest.mark.parametrize("name", ["NVIDIA L40S", "NVIDIA H100 NVL", "NVIDIA GeForce RTX 4090", "NVIDIA A10"])
 def test_gpu_peak_does_not_guess(name):
-    from benchmarks.gpu_peaks import gpu_peak
+    from llm_from_scratch.scaling import gpu_peak
 
     assert gpu_peak(name) is None  # not in the table: the caller must give the peak

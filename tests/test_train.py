@@ -290,7 +290,10 @@ def test_flops_per_token_and_mfu_for_gpt2_small():
     # + 12 x 12 layers x 12 heads x 64 x 1024 = 113,246,208 for attention = 855,383,040 (855.4 MFLOP)
     assert fpt == 855_383_040
     # 400k tokens/s on an H100 SXM (989 TFLOP/s dense bf16): 3.4215e14 / 9.89e14 = 0.345959
-    assert mfu(400e3, fpt) == pytest.approx(0.345959, rel=1e-5)
+    assert mfu(400e3, fpt, peak_flops=989e12) == pytest.approx(0.345959, rel=1e-5)
+    if not torch.cuda.is_available():  # no GPU: no peak to divide by, and no constant stands in
+        with pytest.raises(ValueError, match="no GPU is visible"):
+            mfu(400e3, fpt)
 
 
 # ------------------------------------------------------------------------------ on a GPU (pytest -m gpu)
@@ -402,6 +405,8 @@ def test_gpu_peak_flops_by_device_name():
     assert gpu_peak_flops("Tesla T4") == 65e12
     with pytest.raises(ValueError, match="no peak FLOP/s known for 'GeForce GTX 1080'"):
         gpu_peak_flops("GeForce GTX 1080")
+    with pytest.raises(ValueError, match="no peak FLOP/s known"):
+        gpu_peak_flops("NVIDIA L40S")  # not an L4
     assert mfu(1e6, 1e8, peak_flops=65e12) == pytest.approx(1e14 / 65e12)
 
 
