@@ -96,11 +96,11 @@ def compare_loops(args) -> dict:
 
 def time_to_target(args) -> dict:
     """The demo preset end to end; the time at which validation first reaches the target."""
-    from llm_from_scratch.__main__ import run_pretrain
+    from llm_from_scratch.runs import run_pretrain
     from llm_from_scratch.train import eval_batches, evaluate_lm
 
     start_cpu, start = time.process_time(), time.perf_counter()
-    result, model, data, out_dir = run_pretrain("shakespeare-char-cpu", args.out, progress=False)
+    result, model, data, out_dir = run_pretrain("shakespeare-char-cpu", args.out, overwrite=True, progress=False)
     total = time.perf_counter() - start
     reached = [r for r in result.history if r["val_loss"] is not None and r["val_loss"] <= args.target]
     final = evaluate_lm(model, eval_batches(data.val, model.config.block_size, 32, 100))

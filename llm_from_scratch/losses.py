@@ -103,7 +103,10 @@ def cross_entropy(
                          f"(logits {tuple(logits.shape)} without the class axis), got {tuple(targets.shape)}")
     keep = targets != ignore_index
     safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
-    if keep.any() and (int(targets[keep].min()) < 0 or int(targets[keep].max()) >= num_classes):
+    # The range check reads values back to Python: free on the CPU, a host synchronisation on a GPU
+    # (there an out-of-range index still fails, as a device-side assert in gather).
+    if targets.device.type == "cpu" and keep.any() and (
+            int(targets[keep].min()) < 0 or int(targets[keep].max()) >= num_classes):
         raise ValueError(f"targets must be class indices in [0, {num_classes}) or ignore_index={ignore_index}; "
                          f"got values in [{int(targets[keep].min())}, {int(targets[keep].max())}]")
     nll = -log_p.gather(-1, safe_targets.unsqueeze(-1)).squeeze(-1)  # −log P(y_i | x_i)
@@ -115,10 +118,9 @@ def cross_entropy(
         return nll
     if reduction == "sum":
         return nll.sum()
-    count = keep.sum()
-    if count == 0:
-        return logits.sum() * 0.0  # nothing to learn from: a defined zero instead of 0/0
-    return nll.sum() / count
+    # nothing to learn from (every target ignored): a defined zero instead of 0/0, with no `if` on
+    # the count (that would be a host synchronisation each step)
+    return nll.sum() / keep.sum().clamp(min=1)
 
 
 def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -9,9 +9,9 @@ and training settings, plus the data they train on.
 | ``gpt2-124m``          | BPE 50304  | 12, 12, 768, 1024   | an A100/H100: bf16, torch.compile |
 
 ``shakespeare-char-cpu`` starts from nanoGPT's CPU recipe for Shakespeare (n_layer=4, n_head=4,
-n_embd=128, block 64, batch 12, lr 1e-3, dropout 0), tuned here: with batch 24 and lr 2e-3 it
-reaches a validation loss well below 1.9 nats per character on the held-out plays within the
-demo's time (see benchmarks/RESULTS.md, "Training loop", for the runs behind that choice).
+n_embd=128, block 64, batch 12, lr 1e-3, dropout 0), with twice the batch and twice the learning
+rate (24, 2e-3): it reaches a validation loss well below 1.9 nats per character on the held-out
+plays within the demo's time (benchmarks/RESULTS.md, "time to the validation target", has the run).
 
 The data is the course's Shakespeare corpus split by work (``data.split_works``): the model trains on
 the training plays and is evaluated on the validation plays, which it never sees. ``--text FILE``
@@ -72,8 +72,8 @@ _register(Preset(
     description="a 0.8M-parameter character model: val loss < 1.9 in ~4 minutes on 2 CPU cores",
     tokenizer="char",
     model=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
-    # nanoGPT's CPU recipe (batch 12, lr 1e-3) reached 1.95 here after 2000 steps; twice the batch
-    # and twice the lr reach ~1.7 in the same number of steps (benchmarks/RESULTS.md, "Training loop").
+    # nanoGPT's CPU recipe with twice the batch and twice the lr (the time-to-target run in
+    # benchmarks/RESULTS.md, produced by bench_train.py --time-to-target).
     train=TrainConfig(max_steps=2000, batch_size=24, lr=2e-3, min_lr=2e-4, warmup_steps=100,
                       eval_every=250, weight_decay=0.1, betas=(0.9, 0.99), grad_clip=1.0),
     eval_batches=20,
