@@ -28,6 +28,7 @@ __all__ = [
     "causal_mask",
     "scaled_dot_product_attention",
     "MultiHeadAttention",
+    "repeat_kv",
     "SinusoidalPositionalEncoding",
     "sinusoidal_positional_encoding",
     "LearnedPositionalEmbedding",
@@ -145,8 +146,10 @@ def scaled_dot_product_attention(
 
     # A row that is -inf everywhere has no softmax (0/0 = NaN). Give it harmless finite scores
     # and zero its weights afterwards: the output is 0 and no NaN reaches the gradients.
-    dead = scores.amax(dim=-1, keepdim=True) == float("-inf")
-    if dead.any():
+    # (Only a mask can empty a row: the bottom-right causal mask always leaves key 0. The test is a
+    # tensor op, not a Python `if` on data, so the graph compiles whole.)
+    if mask is not None:
+        dead = scores.amax(dim=-1, keepdim=True) == float("-inf")
         scores = scores.masked_fill(dead, 0.0)
         weights = torch.softmax(scores, dim=-1).masked_fill(dead, 0.0)
     else:
@@ -163,44 +166,71 @@ def scaled_dot_product_attention(
 # --------------------------------------------------------------------------------------------
 # Multi-head attention
 # --------------------------------------------------------------------------------------------
-class MultiHeadAttention(nn.Module):
-    """MultiHead(X) = Concat(head_1, ..., head_h) Wᴼ,  head_i = Attention(X W_i^Q, X W_i^K, X W_i^V).
+def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """Grouped-query attention's sharing rule: (B, H_kv, S, d) -> (B, H_kv * n_rep, S, d).
 
-    Self-attention over x of shape (B, T, d_model) with ``n_heads`` heads of size
-    d_head = d_model / n_heads.
+    Each key/value head is repeated ``n_rep`` times in a row, so query head h reads key/value head
+    h // n_rep (the layout of ``transformers``' ``repeat_kv``). ``n_rep = 1`` returns x itself.
+    """
+    if n_rep < 1:
+        raise ValueError(f"repeat_kv needs n_rep >= 1, got {n_rep}")
+    return x if n_rep == 1 else torch.repeat_interleave(x, n_rep, dim=1)
+
+
+class MultiHeadAttention(nn.Module):
+    """MultiHead(X) = Concat(head_1, ..., head_h) Wᴼ,  head_i = Attention(X W_i^Q, C W_i^K, C W_i^V).
+
+    Self-attention (C = X, the default) or cross-attention (``cross=True``: C is another
+    sequence, the ``context``, e.g. an encoder's output) over x of shape (B, T, d_model), with
+    ``n_heads`` query heads of size d_head (default d_model / n_heads) and ``n_kv_heads`` key/value
+    heads (default n_heads). With n_kv_heads < n_heads (grouped-query attention, GQA) each
+    key/value head serves n_heads / n_kv_heads query heads (see ``repeat_kv``), and a KV cache
+    holds only n_kv_heads heads.
 
     Parameters (the layout that weights from elsewhere are mapped onto):
-        qkv:      nn.Linear(d_model, 3 * d_model). Its weight's rows are [W_q; W_k; W_v]
-                  (each (d_model, d_model), in that order), and inside each block the heads are
-                  contiguous: rows h*d_head : (h+1)*d_head of W_q belong to head h. This is
-                  exactly ``torch.nn.MultiheadAttention.in_proj_weight`` / ``in_proj_bias``, and
-                  the transpose of GPT-2's ``c_attn.weight`` (a Conv1D: (d_model, 3*d_model)).
-                  BERT's separate query/key/value Linears are ``torch.cat`` of their weights.
-        out_proj: nn.Linear(d_model, d_model), Wᴼ (torch's ``out_proj``, GPT-2's ``c_proj``).
+        qkv:      (self-attention) nn.Linear(d_model, (n_heads + 2 n_kv_heads) d_head). Its
+                  weight's rows are [W_q; W_k; W_v] in that order, and inside each block the heads
+                  are contiguous: rows h*d_head : (h+1)*d_head of W_q belong to head h. With
+                  n_kv_heads = n_heads this is exactly ``torch.nn.MultiheadAttention.in_proj_weight``
+                  / ``in_proj_bias``, and the transpose of GPT-2's ``c_attn.weight`` (a Conv1D:
+                  (d_model, 3*d_model)). BERT's separate query/key/value Linears are ``torch.cat``
+                  of their weights.
+        q_proj, kv_proj: (cross-attention) nn.Linear(d_model, n_heads d_head) for the queries
+                  and nn.Linear(d_context, 2 n_kv_heads d_head) for [W_k; W_v] of the context.
+        out_proj: nn.Linear(n_heads d_head, d_model), Wᴼ (torch's ``out_proj``, GPT-2's ``c_proj``).
 
     Dropout (``dropout``) is applied to the attention weights only, as torch's module does; the
     dropout on the residual branch belongs to the Transformer block.
 
-    forward(x, mask=None, past_kv=None, use_cache=False, need_weights=None)
+    forward(x, mask=None, past_kv=None, use_cache=False, need_weights=None, context=None)
         x:        (B, T, d_model).
         mask:     optional bool (True = may attend / is a real token), one of
                     (B, S)          a key-padding mask: key s of sequence b is real.
                                     (A 2-D mask is ALWAYS read as key padding.)
                     4-D             broadcastable to (B, H, T, S), e.g. (B, 1, T, S) or (1, 1, T, S).
                   It is combined (AND) with the causal mask when ``causal=True``. A float 4-D
-                  mask is added to the scores instead.
-        past_kv:  optional cache (k, v), each (B, H, S_past, d_head), from an earlier call with
-                  ``use_cache=True``. The new keys and values are appended to it, so the T
-                  queries of x are positions S_past .. S_past + T - 1 and attend to all
-                  S = S_past + T keys (causally: query i sees keys 0 .. S_past + i). A padding
-                  mask must then cover all S keys: shape (B, S).
+                  mask is added to the scores instead. In cross-attention it is the context's
+                  padding mask (B, S).
+        past_kv:  optional cache (k, v), each (B, n_kv_heads, S_past, d_head), from an earlier
+                  call with ``use_cache=True``. Self-attention appends the new keys and values to
+                  it, so the T queries of x are positions S_past .. S_past + T - 1 and attend to
+                  all S = S_past + T keys (causally: query i sees keys 0 .. S_past + i); a padding
+                  mask must then cover all S keys: shape (B, S). Cross-attention reuses it as it
+                  is (the projected context, computed once), and ``context`` may be None.
         use_cache: also return the cache (k, v) of all S keys, to pass as ``past_kv`` next time.
         need_weights: use the explicit path and keep the weights (B, H, T, S) in
                   ``self.last_attn_weights`` (detached) for plots. Default: the attribute
                   ``self.need_weights`` (False): the fast path, ``F.scaled_dot_product_attention``,
                   which on a GPU dispatches to flash / memory-efficient kernels.
+        context:  (B, S, d_context), the sequence that cross-attention reads keys and values from.
 
     Returns ``out`` (B, T, d_model), or ``(out, (k, v))`` when ``use_cache``.
+
+    The forward pass is two public steps, so that a variant can change the queries and keys in
+    between (a Llama block applies RoPE and q/k norms there)::
+
+        q, k, v = attn.project(x)              # (B, H, T, d_head), (B, H_kv, S, d_head) twice
+        out = attn.attend(q, k, v, mask)       # cache, GQA repeat, masks, attention, Wᴼ
 
     Generation, token by token::
 
@@ -208,31 +238,86 @@ class MultiHeadAttention(nn.Module):
         out, cache = attn(next_token, past_kv=cache, use_cache=True)  # T = 1, S grows by one
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, causal: bool = False):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        causal: bool = False,
+        *,
+        n_kv_heads: int | None = None,
+        d_head: int | None = None,
+        cross: bool = False,
+        d_context: int | None = None,
+    ):
         super().__init__()
-        if n_heads <= 0 or d_model <= 0 or d_model % n_heads != 0:
+        if n_heads <= 0 or d_model <= 0 or (d_head is None and d_model % n_heads != 0):
             raise ValueError(
                 f"d_model ({d_model}) must be a positive multiple of n_heads ({n_heads}): "
-                f"each head gets d_model / n_heads features"
+                f"each head gets d_model / n_heads features (or pass d_head)"
             )
+        n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
+        if n_kv_heads <= 0 or n_heads % n_kv_heads != 0:
+            raise ValueError(
+                f"n_kv_heads ({n_kv_heads}) must divide n_heads ({n_heads}): each key/value head "
+                f"serves n_heads / n_kv_heads query heads"
+            )
+        if d_head is not None and d_head <= 0:
+            raise ValueError(f"d_head must be positive, got {d_head}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if cross and causal:
+            raise ValueError("cross-attention reads another sequence: it has no causal mask (causal=False)")
         self.d_model = d_model
         self.n_heads = n_heads
-        self.d_head = d_model // n_heads
+        self.n_kv_heads = n_kv_heads
+        self.d_head = d_model // n_heads if d_head is None else d_head
         self.dropout = dropout
         self.causal = causal
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)  # [W_q; W_k; W_v] in one matmul
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # Wᴼ
+        self.cross = cross
+        q_size, kv_size = n_heads * self.d_head, n_kv_heads * self.d_head
+        if cross:
+            self.q_proj = nn.Linear(d_model, q_size, bias=bias)
+            self.kv_proj = nn.Linear(d_model if d_context is None else d_context, 2 * kv_size, bias=bias)
+        else:
+            self.qkv = nn.Linear(d_model, q_size + 2 * kv_size, bias=bias)  # [W_q; W_k; W_v] in one matmul
+        self.out_proj = nn.Linear(q_size, d_model, bias=bias)  # Wᴼ
         self.need_weights = False
         self.last_attn_weights: torch.Tensor | None = None
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, n_heads={self.n_heads}, dropout={self.dropout}, causal={self.causal}"
+        kv = f", n_kv_heads={self.n_kv_heads}" if self.n_kv_heads != self.n_heads else ""
+        return (
+            f"d_model={self.d_model}, n_heads={self.n_heads}{kv}, d_head={self.d_head}, "
+            f"dropout={self.dropout}, causal={self.causal}, cross={self.cross}"
+        )
 
-    def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
-        B, T, _ = t.shape  # (B, T, d_model) -> (B, H, T, d_head)
-        return t.view(B, T, self.n_heads, self.d_head).transpose(1, 2)
+    def _split_heads(self, t: torch.Tensor, n: int) -> torch.Tensor:
+        B, T, _ = t.shape  # (B, T, n * d_head) -> (B, n, T, d_head)
+        return t.view(B, T, n, self.d_head).transpose(1, 2)
+
+    def project(self, x: torch.Tensor, context: torch.Tensor | None = None):
+        """Q = X W_q, K = C W_k, V = C W_v, split into heads.
+
+        Returns q (B, n_heads, T, d_head) and k, v (B, n_kv_heads, S, d_head); C = x for
+        self-attention, C = ``context`` (B, S, d_context) for cross-attention.
+        """
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must be (B, T, d_model={self.d_model}), got {tuple(x.shape)}")
+        q_size, kv_size = self.n_heads * self.d_head, self.n_kv_heads * self.d_head
+        if self.cross:
+            if context is None or context.dim() != 3 or context.shape[0] != x.shape[0]:
+                got = None if context is None else tuple(context.shape)
+                raise ValueError(
+                    f"cross-attention needs context (B={x.shape[0]}, S, d_context), the sequence "
+                    f"it reads keys and values from; got {got}"
+                )
+            q = self.q_proj(x)
+            k, v = self.kv_proj(context).split(kv_size, dim=-1)
+        else:
+            q, k, v = self.qkv(x).split([q_size, kv_size, kv_size], dim=-1)
+        return self._split_heads(q, self.n_heads), self._split_heads(k, self.n_kv_heads), self._split_heads(v, self.n_kv_heads)
 
     def _build_mask(self, mask: torch.Tensor | None, B: int, T: int, S: int, device) -> torch.Tensor | None:
         """The caller's mask as something broadcastable to (B, H, T, S), AND the causal mask."""
@@ -268,6 +353,68 @@ class MultiHeadAttention(nn.Module):
                 mask = torch.where(c, mask, torch.full((), float("-inf"), dtype=mask.dtype, device=device))
         return mask
 
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        past_kv: KVCache | None = None,
+        use_cache: bool = False,
+        need_weights: bool | None = None,
+    ):
+        """The rest of the forward pass after ``project``: extend the cache (self-attention), share
+        the key/value heads among the query heads (GQA), mask, attend, Concat(heads) Wᴼ.
+
+        q (B, n_heads, T, d_head); k, v (B, n_kv_heads, S_new, d_head). Returns out (B, T, d_model),
+        or (out, (k, v)) with ``use_cache`` (k, v with n_kv_heads heads and all S keys).
+        """
+        B, _, T, _ = q.shape
+        if past_kv is not None:
+            k_past, v_past = past_kv
+            expected = (B, self.n_kv_heads, k_past.shape[2], self.d_head)
+            if tuple(k_past.shape) != expected or tuple(v_past.shape) != expected:
+                raise ValueError(
+                    f"past_kv must be (k, v), each (B, H_kv, S_past, d_head) = {expected}; got "
+                    f"{tuple(k_past.shape)} and {tuple(v_past.shape)}"
+                )
+            k = torch.cat([k_past, k], dim=2)
+            v = torch.cat([v_past, v], dim=2)
+        cache = (k, v)
+        S = k.shape[2]
+        n_rep = self.n_heads // self.n_kv_heads
+        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (B, n_heads, S, d_head)
+        need_weights = self.need_weights if need_weights is None else need_weights
+        p = self.dropout if self.training else 0.0
+
+        if need_weights:
+            full_mask = self._build_mask(mask, B, T, S, q.device)
+            y, weights = scaled_dot_product_attention(q, k, v, full_mask, dropout_p=p, training=self.training)
+            self.last_attn_weights = weights.detach()
+        elif mask is None and self.causal and T == S:
+            # No padding and no cache: torch's own causal flag lets flash attention skip the
+            # masked half of the matrix instead of reading a mask.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        elif mask is None and (T == 1 or not self.causal):
+            # Nothing to hide: no mask, or one new query (cached decoding), which is the latest
+            # position, so the causal mask would allow every key.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        else:
+            full_mask = self._build_mask(mask, B, T, S, q.device)
+            # Some kernels return NaN for a query with no key to attend to (e.g. a left-pad token
+            # under a causal mask). Let such rows attend to everything, then zero them. Done
+            # unconditionally (no `if dead.any()`), so the graph has no data-dependent branch and
+            # compiles whole (torch.compile(fullgraph=True)).
+            allowed = full_mask if full_mask.dtype == torch.bool else full_mask > float("-inf")
+            dead = ~allowed.any(dim=-1, keepdim=True)  # (..., T, 1)
+            full_mask = (full_mask | dead) if full_mask.dtype == torch.bool else full_mask.masked_fill(dead, 0.0)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=full_mask, dropout_p=p)
+            y = y.masked_fill(dead, 0.0)
+
+        y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.d_head)  # Concat(head_1, ..., head_h)
+        out = self.out_proj(y)
+        return (out, cache) if use_cache else out
+
     def forward(
         self,
         x: torch.Tensor,
@@ -275,57 +422,25 @@ class MultiHeadAttention(nn.Module):
         past_kv: KVCache | None = None,
         use_cache: bool = False,
         need_weights: bool | None = None,
+        context: torch.Tensor | None = None,
     ):
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must be (B, T, d_model={self.d_model}), got {tuple(x.shape)}")
-        B, T, _ = x.shape
-        q, k, v = self.qkv(x).split(self.d_model, dim=-1)  # each (B, T, d_model)
-        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)  # (B, H, T, d_head)
-        if past_kv is not None:
-            k_past, v_past = past_kv
-            expected = (B, self.n_heads, k_past.shape[2], self.d_head)
-            if tuple(k_past.shape) != expected or tuple(v_past.shape) != expected:
+        if self.cross and past_kv is not None:
+            # The context's keys and values were projected once (the first call); reuse them.
+            q = self._split_heads(self.q_proj(x), self.n_heads)
+            k, v = past_kv
+            expected = (x.shape[0], self.n_kv_heads, k.shape[2], self.d_head)
+            if tuple(k.shape) != expected or tuple(v.shape) != expected:
                 raise ValueError(
-                    f"past_kv must be (k, v), each (B, H, S_past, d_head) = {expected}; got "
-                    f"{tuple(k_past.shape)} and {tuple(v_past.shape)}"
+                    f"cross-attention past_kv must be the projected context (k, v), each (B, H_kv, S, d_head) "
+                    f"= {expected}; got {tuple(k.shape)} and {tuple(v.shape)}"
                 )
-            k = torch.cat([k_past, k], dim=2)
-            v = torch.cat([v_past, v], dim=2)
-        S = k.shape[2]
-        need_weights = self.need_weights if need_weights is None else need_weights
-        p = self.dropout if self.training else 0.0
-
-        if need_weights:
-            full_mask = self._build_mask(mask, B, T, S, x.device)
-            y, weights = scaled_dot_product_attention(q, k, v, full_mask, dropout_p=p, training=self.training)
-            self.last_attn_weights = weights.detach()
-        elif mask is None and self.causal and T == S:
-            # No padding and no cache: torch's own causal flag lets flash attention skip the
-            # masked half of the matrix instead of reading a mask.
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        elif mask is None and T == 1:
-            # One new query (cached decoding): it is the latest position, so the causal mask
-            # would allow every key; building and checking that all-True mask each step is waste.
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
-        else:
-            full_mask = self._build_mask(mask, B, T, S, x.device)
-            dead = None
-            if full_mask is not None:
-                # Some kernels return NaN for a query with no key to attend to (e.g. a left-pad
-                # token under a causal mask). Let such rows attend to everything, then zero them.
-                allowed = full_mask if full_mask.dtype == torch.bool else full_mask > float("-inf")
-                dead = ~allowed.any(dim=-1, keepdim=True)  # (..., T, 1)
-                if dead.any():
-                    full_mask = (full_mask | dead) if full_mask.dtype == torch.bool else full_mask.masked_fill(dead, 0.0)
-                else:
-                    dead = None
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=full_mask, dropout_p=p)
-            if dead is not None:
-                y = y.masked_fill(dead, 0.0)
-
-        y = y.transpose(1, 2).reshape(B, T, self.d_model)  # Concat(head_1, ..., head_h)
-        out = self.out_proj(y)
-        return (out, (k, v)) if use_cache else out
+            return self.attend(q, k, v, mask, None, use_cache, need_weights)
+        if not self.cross and context is not None:
+            raise ValueError("context is for cross-attention: build the module with cross=True")
+        q, k, v = self.project(x, context)
+        return self.attend(q, k, v, mask, past_kv, use_cache, need_weights)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from llm_from_scratch.attention import (
     MultiHeadAttention,
     SinusoidalPositionalEncoding,
     causal_mask,
+    repeat_kv,
     scaled_dot_product_attention,
     sinusoidal_positional_encoding,
 )
@@ -482,3 +483,154 @@ def test_learned_positional_embedding():
         module(torch.randn(1, 11, 4))
     with pytest.raises(ValueError, match="d_model=4"):
         module(torch.randn(1, 3, 5))
+
+
+# --------------------------------------------------------------------------------------------
+# Grouped-query attention and cross-attention
+# --------------------------------------------------------------------------------------------
+def _gqa_by_hand(mha: MultiHeadAttention, x, context=None, causal=False, key_real=None):
+    """Per query head h, with key/value head h // (H / H_kv), written out from the weights."""
+    H, Hkv, dh = mha.n_heads, mha.n_kv_heads, mha.d_head
+    if mha.cross:
+        Wq, bq = mha.q_proj.weight, mha.q_proj.bias
+        Wk, Wv = mha.kv_proj.weight.split(Hkv * dh)
+        bk, bv = mha.kv_proj.bias.split(Hkv * dh)
+        src = context
+    else:
+        Wq, Wk, Wv = mha.qkv.weight.split([H * dh, Hkv * dh, Hkv * dh])
+        bq, bk, bv = mha.qkv.bias.split([H * dh, Hkv * dh, Hkv * dh])
+        src = x
+    T, S = x.shape[1], src.shape[1]
+    heads = []
+    for h in range(H):
+        g = h // (H // Hkv)
+        q_rows, kv_rows = slice(h * dh, (h + 1) * dh), slice(g * dh, (g + 1) * dh)
+        Q = x @ Wq[q_rows].T + bq[q_rows]
+        K = src @ Wk[kv_rows].T + bk[kv_rows]
+        V = src @ Wv[kv_rows].T + bv[kv_rows]
+        scores = Q @ K.transpose(-2, -1) / math.sqrt(dh)
+        if causal:
+            scores = scores.masked_fill(~torch.ones(T, S, dtype=torch.bool).tril(), float("-inf"))
+        if key_real is not None:
+            scores = scores.masked_fill(~key_real[:, None, :], float("-inf"))
+        heads.append(torch.softmax(scores, dim=-1) @ V)
+    return torch.cat(heads, dim=-1) @ mha.out_proj.weight.T + mha.out_proj.bias
+
+
+def test_repeat_kv_matches_transformers_layout():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    # transformers: x[:, :, None].expand(B, H_kv, n_rep, S, d).reshape(B, H_kv * n_rep, S, d)
+    expected = x[:, :, None].expand(2, 3, 2, 4, 5).reshape(2, 6, 4, 5)
+    assert torch.equal(repeat_kv(x, 2), expected)
+    assert repeat_kv(x, 1) is x
+    with pytest.raises(ValueError):
+        repeat_kv(x, 0)
+
+
+@pytest.mark.parametrize("n_kv", [1, 2, 4])
+@pytest.mark.parametrize("causal", [False, True])
+def test_gqa_matches_per_head_brute_force(n_kv, causal):
+    torch.manual_seed(20)
+    B, T, d, H = 2, 5, 16, 4
+    mha = MultiHeadAttention(d, H, causal=causal, n_kv_heads=n_kv).eval()
+    assert mha.qkv.weight.shape == ((H + 2 * n_kv) * (d // H), d)
+    x = torch.randn(B, T, d)
+    expected = _gqa_by_hand(mha, x, causal=causal)
+    assert torch.allclose(mha(x), expected, atol=ATOL)
+    assert torch.allclose(mha(x, need_weights=True), expected, atol=ATOL)
+
+
+def test_gqa_with_separate_head_dim():
+    """Qwen3 sets d_head apart from d_model / n_heads (e.g. 1024 wide, 16 heads of 128)."""
+    torch.manual_seed(21)
+    mha = MultiHeadAttention(12, 4, n_kv_heads=2, d_head=8, causal=True).eval()
+    assert mha.out_proj.weight.shape == (12, 32)
+    x = torch.randn(2, 6, 12)
+    assert torch.allclose(mha(x), _gqa_by_hand(mha, x, causal=True), atol=ATOL)
+
+
+@pytest.mark.parametrize("chunks", [[6], [3, 1, 1, 1], [1] * 6])
+def test_gqa_cache_keeps_kv_heads_and_equals_uncached(chunks):
+    torch.manual_seed(22)
+    mha = MultiHeadAttention(16, 4, n_kv_heads=2, causal=True).eval()
+    x = torch.randn(2, sum(chunks), 16)
+    full = mha(x)
+    outs, cache, start = [], None, 0
+    for n in chunks:
+        out, cache = mha(x[:, start:start + n], past_kv=cache, use_cache=True)
+        outs.append(out)
+        start += n
+    assert cache[0].shape == (2, 2, 6, 4)  # n_kv_heads heads are cached, not n_heads
+    assert torch.allclose(torch.cat(outs, dim=1), full, atol=ATOL)
+
+
+def test_gqa_bad_head_counts():
+    with pytest.raises(ValueError, match="must divide"):
+        MultiHeadAttention(16, 4, n_kv_heads=3)
+    with pytest.raises(ValueError, match="no causal"):
+        MultiHeadAttention(16, 4, cross=True, causal=True)
+
+
+@pytest.mark.parametrize("padding", [False, True])
+def test_cross_attention_matches_torch_multiheadattention(padding):
+    """Queries from x, keys and values from the context: torch's module called as mha(x, c, c)."""
+    torch.manual_seed(23)
+    B, T, S, d, H = 3, 4, 6, 16, 4
+    mha = MultiHeadAttention(d, H, cross=True).eval()
+    ref = nn.MultiheadAttention(d, H, batch_first=True).eval()
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(torch.cat([mha.q_proj.weight, mha.kv_proj.weight]))
+        ref.in_proj_bias.copy_(torch.cat([mha.q_proj.bias, mha.kv_proj.bias]))
+        ref.out_proj.weight.copy_(mha.out_proj.weight)
+        ref.out_proj.bias.copy_(mha.out_proj.bias)
+    x, c = torch.randn(B, T, d), torch.randn(B, S, d)
+    real = torch.arange(S)[None, :] < torch.tensor([6, 3, 1])[:, None] if padding else None
+    ref_out, _ = ref(x, c, c, key_padding_mask=None if real is None else ~real)
+    assert torch.allclose(mha(x, mask=real, context=c), ref_out, atol=ATOL)
+    assert torch.allclose(mha(x, mask=real, context=c, need_weights=True), ref_out, atol=ATOL)
+
+
+def test_cross_attention_other_width_and_gqa_by_hand():
+    torch.manual_seed(24)
+    mha = MultiHeadAttention(8, 4, cross=True, n_kv_heads=2, d_context=10).eval()
+    x, c = torch.randn(2, 3, 8), torch.randn(2, 5, 10)
+    real = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    assert torch.allclose(mha(x, mask=real, context=c), _gqa_by_hand(mha, x, context=c, key_real=real), atol=ATOL)
+
+
+def test_cross_attention_cache_projects_the_context_once():
+    torch.manual_seed(25)
+    mha = MultiHeadAttention(8, 2, cross=True).eval()
+    x, c = torch.randn(2, 4, 8), torch.randn(2, 5, 8)
+    full = mha(x, context=c)
+    out0, cache = mha(x[:, :1], context=c, use_cache=True)
+    steps = [out0]
+    for t in range(1, 4):
+        out, cache2 = mha(x[:, t:t + 1], past_kv=cache, use_cache=True)  # no context needed
+        assert cache2[0] is cache[0]  # reused, not appended
+        steps.append(out)
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=ATOL)
+    with pytest.raises(ValueError, match="context"):
+        mha(x)
+    with pytest.raises(ValueError, match="cross=True"):
+        MultiHeadAttention(8, 2)(x, context=c)
+
+
+def test_masked_attention_compiles_fullgraph():
+    """No data-dependent Python branch: padded, causal attention compiles as one graph."""
+    torch.manual_seed(26)
+    mha = MultiHeadAttention(16, 4, causal=True, n_kv_heads=2).eval()
+    x = torch.randn(2, 5, 16)
+    real = torch.tensor([[False, False, True, True, True], [True] * 5])  # left padding: dead rows
+    compiled = torch.compile(mha, backend="eager", fullgraph=True)
+    expected = mha(x, mask=real)
+    assert torch.allclose(compiled(x, mask=real), expected, atol=ATOL)
+    assert torch.isfinite(expected).all()
+    # a query with no key attends to nothing: its heads are zero, so only Wᴼ's bias is left
+    assert torch.allclose(expected[0, :2], mha.out_proj.bias.expand(2, 16), atol=ATOL)
+    explicit = torch.compile(
+        lambda q, k, v, m: scaled_dot_product_attention(q, k, v, m)[0], backend="eager", fullgraph=True
+    )
+    q = torch.randn(2, 3, 4)
+    m = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
+    assert torch.allclose(explicit(q, q, q, m), scaled_dot_product_attention(q, q, q, m)[0], atol=ATOL)
