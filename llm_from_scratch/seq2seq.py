@@ -253,9 +253,11 @@ def greedy_decode(model, src_ids, max_new_tokens, bos_id, eos_id, src_mask=None,
     step = _Stepper(model, memory, src_mask, use_cache)
     B = src_ids.shape[0]
     seqs = torch.full((B, 1), bos_id, dtype=torch.long, device=src_ids.device)
+    fed = seqs  # what the model reads: a finished row keeps reading its EOS (pad_id may be no token)
     done = torch.zeros(B, dtype=torch.bool, device=src_ids.device)
     for _ in range(max_new_tokens):
-        nxt = step(seqs).argmax(-1)
+        nxt = step(fed).argmax(-1)
+        fed = torch.cat([fed, torch.where(done, fed[:, -1], nxt)[:, None]], dim=1)
         nxt = torch.where(done, torch.full_like(nxt, model.config.pad_id), nxt)
         seqs = torch.cat([seqs, nxt[:, None]], dim=1)
         done |= nxt == eos_id
