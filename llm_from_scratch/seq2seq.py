@@ -297,7 +297,7 @@ def beam_search(model, src_ids, beam_size, max_new_tokens, bos_id, eos_id, lengt
         top, idx = cand.topk(min(2 * K, K * V), dim=-1)  # 2K: enough to keep K alive after EOS endings
         new_scores = torch.full((B, K), float("-inf"), device=dev)
         new_beam = torch.zeros(B, K, dtype=torch.long, device=dev)
-        new_tok = torch.full((B, K), model.config.pad_id, dtype=torch.long, device=dev)
+        new_tok = torch.full((B, K), bos_id, dtype=torch.long, device=dev)  # a valid token for dead beams
         for b in range(B):
             if done[b]:
                 continue

@@ -53,6 +53,7 @@ __all__ = [
     "words_only",
     "copy_baseline",
     "WordTable",
+    "CharVocab",
 ]
 
 MIN_SIMILARITY = 0.8  # difflib ratio of two keys for a pair inside a gap
@@ -98,7 +99,9 @@ def _similar(a: str, b: str) -> bool:
     # the length test keeps a line from pairing with a longer line that contains it (a merged line)
     if not a or not b or min(len(a), len(b)) < MIN_SIMILARITY * max(len(a), len(b)):
         return False
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= MIN_SIMILARITY
+    sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    # quick_ratio (shared letters, ignoring order) bounds ratio from above: a cheap first test
+    return sm.quick_ratio() >= MIN_SIMILARITY and sm.ratio() >= MIN_SIMILARITY
 
 
 def _fill_gap(fk: Sequence[str], mk: Sequence[str]) -> list[tuple[int, int]]:
@@ -254,3 +257,48 @@ class WordTable:
 
     def predict(self, lines: Iterable[str]) -> list[str]:
         return [self(s) for s in lines]
+
+
+# ------------------------------------------------------------------------------------ characters as ids
+
+
+class CharVocab:
+    """Characters <-> ids for the character-level model: 0 = PAD, 1 = BOS, 2 = EOS, 3 = UNK (a character
+    never seen in training), then the characters of ``texts`` in sorted order. One table for both
+    sides, so that source and target can share their embeddings (most characters are copied)."""
+
+    PAD, BOS, EOS, UNK = 0, 1, 2, 3
+
+    def __init__(self, texts: Iterable[str]):
+        self.chars = sorted(set().union(*map(set, texts)))
+        self.index = {c: i + 4 for i, c in enumerate(self.chars)}
+
+    def __len__(self) -> int:
+        return len(self.chars) + 4
+
+    def encode(self, text: str, eos: bool = False) -> list[int]:
+        return [self.index.get(c, self.UNK) for c in text] + ([self.EOS] if eos else [])
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """ids -> text, stopping at EOS (PAD and BOS skipped; UNK shown as '?')."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.EOS:
+                break
+            if i >= 4:
+                out.append(self.chars[i - 4])
+            elif i == self.UNK:
+                out.append("?")
+        return "".join(out)
+
+    def batch(self, texts: Sequence[str], bos: bool = False, eos: bool = False):
+        """Right-padded ids (B, L) and mask (B, L), True = real token; optional BOS first / EOS last."""
+        import torch
+
+        rows = [([self.BOS] if bos else []) + self.encode(t, eos) for t in texts]
+        L = max(len(r) for r in rows)
+        ids = torch.full((len(rows), L), self.PAD, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        return ids, ids != self.PAD
