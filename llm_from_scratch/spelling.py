@@ -27,7 +27,8 @@ punctuation and whitespace removed, case kept): the modern editor also changes p
 and line breaks, which the letters-only view ignores except for capitals.
 
 Baselines: :func:`copy_baseline` (predict the input) and :class:`WordTable` (the most frequent modern
-form of each Folio word in the training plays).
+form of each Folio word in the training plays). :class:`CharVocab` turns lines into the character ids
+of the chapter's model (``seq2seq.EncoderDecoder``).
 """
 
 from __future__ import annotations
