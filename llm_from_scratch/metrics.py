@@ -219,3 +219,56 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], 
         per_type[t] = (*_prf(c, npred, ng), ng)
     p, r, f = _prf(len(correct), len(pred_set), len(gold_set))
     return EntityScores(p, r, f, len(pred_set), len(gold_set), len(correct), per_type)
+
+
+# ----------------------------------------------------------------------------- text generation (chapter 13)
+
+def edit_distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance: the fewest insertions, deletions and substitutions turning ``a`` into ``b``
+    (strings, or lists of words). d[i][j] = min(d[i-1][j] + 1, d[i][j-1] + 1, d[i-1][j-1] + [aᵢ ≠ bⱼ])."""
+    # A common prefix and suffix cost nothing: strip them first (most spelling pairs are near-copies).
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    a, b = a[n:], b[n:]
+    while a and b and a[-1] == b[-1]:
+        a, b = a[:-1], b[:-1]
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _texts(predictions, references) -> tuple[list[str], list[str]]:
+    p, r = list(predictions), list(references)
+    if len(p) != len(r):
+        raise ValueError(f"{len(p)} predictions but {len(r)} references; pass one prediction per reference")
+    if not r:
+        raise ValueError("predictions and references are empty; a metric needs at least one example")
+    return p, r
+
+
+def character_error_rate(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus character error rate: CER = Σᵢ edit_distance(predᵢ, refᵢ) / Σᵢ len(refᵢ) (0 = perfect;
+    can exceed 1 when predictions are much longer than the references)."""
+    p, r = _texts(predictions, references)
+    total = sum(len(x) for x in r)
+    if total == 0:
+        raise ValueError("the references hold no characters; CER divides by their length")
+    return sum(edit_distance(a, b) for a, b in zip(p, r)) / total
+
+
+def word_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Corpus word accuracy over whitespace-separated words:
+    1 − Σᵢ edit_distance(words(predᵢ), words(refᵢ)) / Σᵢ max(|words(predᵢ)|, |words(refᵢ)|),
+    in [0, 1] (the edit distance of two word lists never exceeds the longer one's length); 1 = every
+    line's words right, in order. Lines that are both empty count for nothing."""
+    p, r = _texts(predictions, references)
+    pw, rw = [x.split() for x in p], [x.split() for x in r]
+    total = sum(max(len(a), len(b)) for a, b in zip(pw, rw))
+    if total == 0:
+        raise ValueError("predictions and references hold no words")
+    return 1.0 - sum(edit_distance(a, b) for a, b in zip(pw, rw)) / total

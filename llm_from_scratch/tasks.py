@@ -44,6 +44,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .spelling import spelling_pairs  # noqa: F401  (chapter 13: First Folio -> modern spelling pairs)
+
 GENRE_LABELS = ("comedy", "history", "tragedy")
 TAG_NAMES = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 TASK_NAMES = ("genre", "year", "names", "poems")
