@@ -106,8 +106,9 @@ def build_examples(works, per_task: int = 20, n_lines: int = 4, max_chars: int =
                                                 str(count), str(wrong)))
             lines = [t for _, t in (x for r in runs[2 * per_task:] for x in r) if len(t) >= 24]
             rng.shuffle(lines)
-            for line in lines[:per_task]:  # which play?
-                other = rng.choice([t for t in titles_by_genre[w.genre] if t != w.title])
+            same_genre = [t for t in titles_by_genre[w.genre] if t != w.title]
+            for line in lines[:per_task] if same_genre else []:  # which play? (needs a second title)
+                other = rng.choice(same_genre)
                 a, b = (w.title, other) if rng.random() < 0.5 else (other, w.title)
                 examples.append(InstructExample("which_play", w.id,
                                                 f"{line}\n\nWhich play is this line from, {a} or {b}?",
@@ -168,7 +169,8 @@ def generate_answers(model, tokenizer, examples: Sequence[InstructExample],
     out = []
     for e in examples:
         prompt = encode_prompt(tokenizer, e.messages()[:1])[None].to(device)
-        new = generate(model, prompt, max_new_tokens, temperature=0, eos_id=end_id)[0, prompt.size(1):].tolist()
+        new = generate(model, prompt, max_new_tokens, temperature=0, eos_id=end_id,
+                       use_cache=hasattr(model, "forward_cached"))[0, prompt.size(1):].tolist()
         ended = end_id in new
         text_ids = new[:new.index(end_id)] if ended else new
         out.append((tokenizer.decode([i for i in text_ids if i < tokenizer.vocab_size]), ended))
