@@ -19,7 +19,7 @@ def _cells(nb):
 
 def test_every_chapter_of_the_course_map_has_a_source():
     numbers = {p.name[:2] for p in SOURCES}
-    assert numbers == {f"{i:02d}" for i in range(13)}, f"chapters present: {sorted(numbers)}"
+    assert {f"{i:02d}" for i in range(13)} <= numbers <= {f"{i:02d}" for i in range(16)}, f"chapters present: {sorted(numbers)}"
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
@@ -49,7 +49,8 @@ def test_chapter_follows_the_conventions(src: Path):
     assert first.cell_type == "markdown" and first.source.lstrip().startswith("#"), "cell 1: the title"
     assert "colab.research.google.com" in first.source and src.stem in first.source, "cell 1: the Colab badge"
     assert second.cell_type == "code" and "google.colab" in second.source, "cell 2: the Colab setup"
-    assert 'os.environ.get("LFS_SMOKE") == "1"' in second.source, "cell 2: the SMOKE setting"
+    assert 'os.environ.get("LFS_SMOKE") == "1"' in second.source or "current_setting()" in second.source, \
+        "cell 2: the setting"
     assert "seed" in second.source, "cell 2: seeds"
     assert any(c.cell_type == "markdown" and "What to try" in c.source for c in nb.cells[-3:]), \
         "a chapter ends with 'What to try'"

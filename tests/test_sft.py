@@ -203,3 +203,36 @@ def test_sft_through_the_training_loop_lowers_the_loss(tok):
     model.eval()
     after = sft_loss(model, batches(0)).item()
     assert after < 0.5 * before
+
+
+def test_full_setting_path_on_a_tiny_local_hf_model_with_lora(tok, tmp_path):
+    """The Colab path offline: a transformers tokenizer with a template, a conversation file, a tiny
+    Llama from transformers with LoRA adapters, SFT through the course's loop."""
+    pytest.importorskip("jinja2")
+    import json
+
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from llm_from_scratch.lora import apply_lora, lora_parameters
+    from llm_from_scratch.train import TrainConfig, train
+
+    path = tmp_path / "conversations.jsonl"
+    path.write_text("\n".join(json.dumps({"messages": m}) for m in (CONV, CONV[1:3], CONV[1:])) + "\n")
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok.to_hf(), eos_token=END)
+    hf.chat_template = ("{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] + '<|end|>\n' }}"
+                        "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}")
+    convs = [encode_hf_conversation(hf, json.loads(line)["messages"]) for line in path.read_text().splitlines()]
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                         max_position_embeddings=64))
+    apply_lora(model, r=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    assert lora_parameters(model) and all(not p.requires_grad for n, p in model.named_parameters() if "lora" not in n)
+    batches = sft_batches(convs, batch_size=3, pad_id=tok.eos_id)
+    # sft_loss on the HF model equals transformers' own shifted loss with the same labels
+    x, y = batches(0)
+    assert torch.allclose(sft_loss(model, (x, y)), model(input_ids=x, labels=y).loss, atol=1e-5)
+    before = sft_loss(model, batches(0)).item()
+    train(model, batches, config=TrainConfig(max_steps=25, lr=1e-2, warmup_steps=0, eval_every=25,
+                                             progress=False, device="cpu"), loss_fn=sft_loss)
+    assert sft_loss(model, batches(0)).item() < before
