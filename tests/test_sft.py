@@ -159,7 +159,6 @@ def test_resize_embeddings_mean_rows_tied_and_padded(base_tok, tok):
 
 
 def test_hf_chat_template_gives_the_same_ids_and_mask(tok):
-    pytest.importorskip("jinja2")
     from transformers import PreTrainedTokenizerFast
 
     template = ("{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] + '<|end|>\n' }}{% endfor %}"
@@ -177,7 +176,6 @@ def test_hf_chat_template_gives_the_same_ids_and_mask(tok):
 
 def test_hf_template_with_a_trailing_newline_after_the_end_token(tok):
     """A template whose end-of-turn is followed by other tokens: those stay masked."""
-    pytest.importorskip("jinja2")
     from transformers import PreTrainedTokenizerFast
 
     template = ("{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>\n\n' }}{% endfor %}"
@@ -208,7 +206,6 @@ def test_sft_through_the_training_loop_lowers_the_loss(tok):
 def test_full_setting_path_on_a_tiny_local_hf_model_with_lora(tok, tmp_path):
     """The Colab path offline: a transformers tokenizer with a template, a conversation file, a tiny
     Llama from transformers with LoRA adapters, SFT through the course's loop."""
-    pytest.importorskip("jinja2")
     import json
 
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
