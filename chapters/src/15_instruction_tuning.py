@@ -34,12 +34,14 @@ import copy
 import dataclasses
 import math
 from collections import Counter
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
 
+import llm_from_scratch
 from llm_from_scratch import dpo as D
 from llm_from_scratch import instruct_data as I
 from llm_from_scratch import sft as S
@@ -48,7 +50,7 @@ from llm_from_scratch.generate import generate
 from llm_from_scratch.gpt import GPT, GPTConfig
 from llm_from_scratch.losses import IGNORE_INDEX, cross_entropy
 from llm_from_scratch.presets import get_preset, prepare_data
-from llm_from_scratch.train import TrainConfig, eval_batches, lm_batches, train
+from llm_from_scratch.train import TrainConfig, eval_batches, evaluate_lm, lm_batches, load_gpt_checkpoint, train
 from llm_from_scratch.utils import current_setting, seed_everything
 
 SETTING = current_setting()  # "smoke" (CI), "book" (a CPU, the default) or "full" (a GPU)
@@ -62,8 +64,10 @@ print("setting:", SETTING)
 #
 # We start from a small GPT pretrained on the training plays: the preset `shakespeare-bpe-cpu`
 # (2,000 BPE tokens, 4 layers, 128 dimensions; about 10 minutes on two CPU cores in the book setting).
-# In the smoke setting (CI) a 2-layer model trains for a few seconds: it learns little, and CI only
-# checks that every step runs.
+# If `python -m llm_from_scratch pretrain --preset shakespeare-bpe-cpu` has already written
+# `runs/shakespeare-bpe-cpu`, that checkpoint is used; otherwise the cell pretrains it here. In the
+# smoke setting (CI) a 2-layer model trains for a few seconds: it learns little, and CI only checks
+# that every step runs.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -71,16 +75,23 @@ preset = get_preset("shakespeare-bpe-cpu")
 if SMOKE:
     preset = dataclasses.replace(preset, model=dict(preset.model, n_layer=2, n_head=2, n_embd=64))
     preset = preset.with_overrides(max_steps=40, warmup_steps=5, eval_every=40)
-data = prepare_data(preset, progress=False)
-base_tokenizer = data.tokenizer
-base = GPT(GPTConfig(vocab_size=preset.vocab_size(base_tokenizer.vocab_size), **preset.model))
-pretrain = train(base, lm_batches(data.train, preset.model["block_size"], preset.train.batch_size),
-                 config=dataclasses.replace(preset.train, progress=False),
-                 val_batches=eval_batches(data.val, preset.model["block_size"], 32, max_batches=preset.eval_batches))
+checkpoint = Path(llm_from_scratch.__file__).resolve().parents[1] / "runs" / preset.name
+if not SMOKE and (checkpoint / "config.json").exists():
+    base, base_tokenizer, _ = load_gpt_checkpoint(checkpoint)
+    data = prepare_data(preset, progress=False, tokenizer=base_tokenizer)
+    source = f"the checkpoint {checkpoint.name}"
+else:
+    data = prepare_data(preset, progress=False)
+    base_tokenizer = data.tokenizer
+    base = GPT(GPTConfig(vocab_size=preset.vocab_size(base_tokenizer.vocab_size), **preset.model))
+    train(base, lm_batches(data.train, preset.model["block_size"], preset.train.batch_size),
+          config=dataclasses.replace(preset.train, progress=False))
+    source = f"pretrained here for {preset.train.max_steps} steps"
 base.eval()
-print(f"base model: {base.num_parameters():,} parameters, vocabulary {base.config.vocab_size} rows for "
-      f"{base_tokenizer.vocab_size} tokens; validation loss {pretrain.last['val_loss']:.3f} nats/token")
-assert math.isfinite(pretrain.last["val_loss"])
+val_loss = evaluate_lm(base, eval_batches(data.val, base.config.block_size, 32, max_batches=20))["loss"]
+print(f"base model ({source}): {base.num_parameters():,} parameters, vocabulary {base.config.vocab_size} rows "
+      f"for {base_tokenizer.vocab_size} tokens; validation loss {val_loss:.3f} nats/token")
+assert math.isfinite(val_loss)
 
 # %% [markdown]
 # The tasks of this chapter are questions with one right answer. Here is one, given to the base model
