@@ -56,7 +56,7 @@ def test_chapter_follows_the_conventions(src: Path):
     assert "colab.research.google.com" in first.source and src.stem in first.source, "cell 1: the Colab badge"
     assert second.cell_type == "code" and "google.colab" in second.source, "cell 2: the Colab setup"
     assert "SETTING = current_setting()" in second.source, "cell 2: the setting (SETTING = current_setting())"
-    assert "LFS_SMOKE" not in src.read_text(), "the setting is read with current_setting(), not the LFS_SMOKE literal"
+    assert 'environ.get("LFS_SMOKE")' not in src.read_text(), "the setting is read with current_setting(), not LFS_SMOKE"
     assert "seed" in second.source, "cell 2: seeds"
     assert any(c.cell_type == "markdown" and "What to try" in c.source for c in nb.cells[-3:]), \
         "a chapter ends with 'What to try'"

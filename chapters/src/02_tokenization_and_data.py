@@ -33,8 +33,8 @@ from collections import Counter
 
 import matplotlib.pyplot as plt
 import torch
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 generator = seed_everything(0)
 
 # %% [markdown]

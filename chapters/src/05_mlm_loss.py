@@ -25,8 +25,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 seed_everything(0)
 
 # %% [markdown]

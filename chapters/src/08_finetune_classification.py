@@ -41,8 +41,8 @@ from llm_from_scratch import metrics as M
 from llm_from_scratch.data import load_shakespeare
 from llm_from_scratch.losses import cross_entropy
 from llm_from_scratch.tasks import genre_task, majority_class
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 generator = seed_everything(0)
 
 # %% [markdown]

@@ -40,8 +40,8 @@ from llm_from_scratch import metrics as M
 from llm_from_scratch.data import load_shakespeare
 from llm_from_scratch.losses import mse_loss
 from llm_from_scratch.tasks import mean_label, year_task
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 generator = seed_everything(0)
 
 # %% [markdown]
