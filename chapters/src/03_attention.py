@@ -372,7 +372,7 @@ class TinyAttentionModel(nn.Module):
 
 
 V_toy, L = 16, 8
-steps, batch_size = (120, 32) if SMOKE else (1000, 64)
+steps, batch_size = {"smoke": (120, 32), "book": (1000, 64), "full": (1000, 64)}[SETTING]
 torch.manual_seed(0)
 toy = TinyAttentionModel(V_toy, 2 * L, d_model=32, n_heads=2, n_layers=2)
 optimizer = torch.optim.AdamW(toy.parameters(), lr=3e-3)
@@ -453,12 +453,12 @@ widgets.interact(lambda layer, head: (plot_head(layer, head), plt.show()),
 # realistic shape with a causal mask. The fused kernel never writes the $T \times T$ matrix to
 # memory: on a GPU, flash attention computes the softmax block by block in fast on-chip memory,
 # which saves memory that grows as $T^2$ and is several times faster at long $T$. (On a CPU and at
-# the small SMOKE sizes the two are close and the ratio is noisy.) That is why
+# the small smoke sizes the two are close and the ratio is noisy.) That is why
 # `MultiHeadAttention` uses the fused kernel unless you ask for the weights.
 
 # %%
 torch.manual_seed(0)
-B, H, T, dh = (2, 4, 128, 32) if SMOKE else (8, 12, 1024, 64)
+B, H, T, dh = {"smoke": (2, 4, 128, 32), "book": (4, 8, 512, 64), "full": (8, 12, 1024, 64)}[SETTING]
 q, k, v = (torch.randn(B, H, T, dh) for _ in range(3))
 ours, _ = scaled_dot_product_attention(q, k, v, is_causal=True)
 theirs = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -550,9 +550,11 @@ print("the two 'the' tokens still identical?", torch.allclose(out_pos[0], out_po
 
 # %% [markdown]
 # **Learned positions** (GPT-2, BERT) are simpler: one trainable vector per position, an
-# `nn.Embedding(max_len, d_model)`. They can fit whatever the data wants, but a position never
-# seen in training has no vector at all, so the model has a hard context limit. The package says
-# so clearly when you go past it.
+# `nn.Embedding(max_len, d_model)`. They can fit whatever the data wants, but the table has
+# `max_len` rows: a position past the last row has no vector at all, so the model has a hard context
+# limit. (A position inside the table that no training sequence reached does have a vector, its
+# random initial one, which means nothing to the layers above.) The package says so clearly when
+# you go past `max_len`.
 
 # %%
 # NBVAL_CHECK_OUTPUT
