@@ -414,7 +414,7 @@ train_plays = split_works(load_shakespeare(progress=False))["train"]
 text = "".join(w.text for w in train_plays)
 tokenizer = CharTokenizer.fit(text)  # chapter 02's character tokenizer: the sorted set of characters
 encode = lambda s: torch.tensor(tokenizer.encode(s))  # noqa: E731
-CHAR_RUN = {"smoke": dict(chars=200_000, steps=150), "book": dict(chars=len(text), steps=2000),
+CHAR_RUN = {"smoke": dict(chars=200_000, steps=80), "book": dict(chars=len(text), steps=2000),
             "full": dict(chars=len(text), steps=3000)}[SETTING]
 data = encode(text[:CHAR_RUN["chars"]])
 print(tokenizer.vocab_size, "characters in the vocabulary;", f"{len(data):,}", "characters of text to train on")
