@@ -450,12 +450,12 @@ from IPython.display import Markdown, display
 from llm_from_scratch.gpt import generate
 
 known_words = set(re.findall(r"[a-z]+", text.lower()))
-speaker_line = re.compile(r"^[A-Z][A-Z ]+\.$", re.MULTILINE)  # "COUNTESS." on a line of its own
+speaker_line = re.compile(r"^[A-Z]{3,}\b.*\.$", re.MULTILINE)  # "COUNTESS." on a line of its own
 start = encode("\n")[None]
 report = []
 for name, kwargs in [("greedy", dict(temperature=0)), ("T=1.5", dict(temperature=1.5)),
                      ("T=0.8, top-p 0.9", dict(temperature=0.8, top_p=0.9))]:
-    out = tokenizer.decode(generate(char_gpt, start, 300, generator=torch.Generator().manual_seed(0), **kwargs)[0].tolist())
+    out = tokenizer.decode(generate(char_gpt, start, 500, generator=torch.Generator().manual_seed(0), **kwargs)[0].tolist())
     words = re.findall(r"[a-z]+", out.lower())
     real = sum(w in known_words for w in words) / max(len(words), 1)
     report.append((name, real, len(speaker_line.findall(out)), out.count("\n")))
