@@ -24,15 +24,15 @@
 
 # %%
 import os, sys
-if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import platform
 
 import torch
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 generator = seed_everything(0)  # seeds Python, NumPy and torch; returns a torch.Generator
 
 # %% [markdown]
@@ -59,7 +59,7 @@ assert tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= 
 #
 # - `cuda`: an NVIDIA GPU (Colab's T4, an A100, an H100...). Fastest by far for training.
 # - `mps`: the GPU of an Apple-silicon Mac (Metal Performance Shaders).
-# - `cpu`: always there. Every chapter runs on it in its small (SMOKE) setting.
+# - `cpu`: always there. Every chapter runs on it in the book setting (section 5).
 #
 # The rule the course uses everywhere is *the best one available, unless you say otherwise*:
 # cuda → mps → cpu. That is `llm_from_scratch.device.select_device`.
@@ -78,6 +78,7 @@ assert device.type == ("cuda" if torch.cuda.is_available() else "mps" if torch.b
 # where they are stored and computed:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 x = torch.arange(6, dtype=torch.float32).reshape(2, 3)
 y = (x.to(device) * 2).sum(dim=1).cpu()
 print(y, y.device)
@@ -115,6 +116,7 @@ else:
 # more digits but a tiny range. `torch.finfo` tells us the consequences:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 print(f"{'format':6} {'bits':>4} {'smallest normal':>16} {'largest':>12} {'eps (1 -> next)':>16}")
 for name, dtype in [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", torch.bfloat16)]:
     info = torch.finfo(dtype)
@@ -128,6 +130,7 @@ for name, dtype in [("fp32", torch.float32), ("fp16", torch.float16), ("bf16", t
 # afterwards; bf16 needs no scaler.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 grad = torch.tensor(1e-8)
 print(f"fp16: {grad.to(torch.float16).item():.4g}")
 print(f"bf16: {grad.to(torch.bfloat16).item():.4g}")
@@ -140,6 +143,7 @@ print(f"fp16, scaled by 2^16 then unscaled in fp32: {(grad * scale).to(torch.flo
 # (**mixed** precision, `torch.autocast`).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 one_plus = torch.tensor(1 + 2 ** -8)
 print("fp32:", one_plus.item(), " fp16:", one_plus.to(torch.float16).item(), " bf16:", one_plus.to(torch.bfloat16).item())
 
@@ -164,6 +168,7 @@ print("fp32:", one_plus.item(), " fp16:", one_plus.to(torch.float16).item(), " b
 # answers it. The rule, written out by hand:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def precision_by_hand(capability):
     """fp32 without a GPU; bf16 from Ampere (8.0) on; fp16 (with a gradient scaler) before."""
     if capability is None:
@@ -179,6 +184,7 @@ for capability in [(7, 5), (8, 0), (9, 0), None]:
 # hand on every capability NVIDIA has shipped or could ship (3.0 to 12.9) and on "no GPU":
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.device import Precision, precision_for_capability, select_precision
 
 grid = [(major, minor) for major in range(3, 13) for minor in range(10)] + [None]
@@ -207,6 +213,7 @@ assert precision.name == precision_for_capability(capability)
 # the 16-bit type while the tensors you keep (the weights) stay fp32. It works on the CPU too:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 a = torch.randn(4, 4)
 with torch.autocast("cpu", dtype=torch.bfloat16):
     product = a @ a
@@ -215,14 +222,14 @@ print("weights:", a.dtype, "| matmul under autocast:", product.dtype)
 # %% [markdown]
 # ## 5. How to run the course
 #
-# **On your machine (JupyterLab).** You need Python 3.11 and `make`:
+# **On your machine (JupyterLab).** You need Python 3.10 or newer and `make`:
 #
 # ```bash
 # make lab      # creates .venv, installs the course (CPU torch if you have none), opens JupyterLab on chapters/
 # make demo     # the course's main job from the command line
 # ```
 #
-# Without `make` (Windows): `python -m venv .venv`, activate it, `pip install -e ".[dev]"`, then
+# Without `make` (Windows): `python -m venv .venv`, activate it, `pip install -e ".[lab]"`, then
 # `jupyter lab chapters`.
 #
 # **In Google Colab.** Click the "Open in Colab" badge at the top of any chapter. The second cell sees
@@ -231,23 +238,31 @@ print("weights:", a.dtype, "| matmul under autocast:", product.dtype)
 # with a gradient scaler.
 #
 # **The automated checks (CI).** `make test` runs the unit tests (`pytest tests`) and then every
-# notebook under [nbval](https://github.com/computationalmodelling/nbval), which re-executes it and
-# compares each cell's output with the output stored in the notebook. That is why printed numbers are
-# rounded and seeded, and why cells whose output depends on the machine start with
-# `# NBVAL_IGNORE_OUTPUT` and assert what must hold instead.
+# notebook under [nbval](https://github.com/computationalmodelling/nbval) with `--nbval-lax`: it
+# re-executes the notebook and compares the output of each cell that starts with
+# `# NBVAL_CHECK_OUTPUT` with the output stored in the notebook. Those cells state fixed facts (a
+# hand-worked example, a shape, an equality check) that print the same on every machine and in every
+# setting; every other cell asserts what must hold instead (a loss below its baseline, a finite value).
 #
-# **SMOKE.** With the environment variable `LFS_SMOKE=1` (set by `make test` and `make notebooks`),
-# every chapter shrinks its models, data and step counts so that it runs in well under a minute on two
-# CPU cores. Without it, the chapters run at full size, sized for a GPU.
+# **Settings.** The environment variable `LFS_SETTING` sizes every chapter, and each chapter reads it
+# once in its second cell (`SETTING = current_setting()`):
+#
+# | setting | where | what it is for |
+# |---|---|---|
+# | `smoke` | `make test` (CI) | tiny models and data: each chapter in under a minute on 2 CPU cores; checks that every cell runs |
+# | `book` | the default on a CPU | sized so that each chapter's result shows: about 10 minutes a chapter on 2 CPU cores (up to 20 for fine-tuning). The notebooks in the repository carry its outputs (`make book`) |
+# | `full` | the default on a GPU (Colab's T4 included) | the full-size models and data, about 15 minutes a chapter on a T4 |
+#
+# `LFS_SMOKE=1` is an older name for `LFS_SETTING=smoke`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 from llm_from_scratch.data import data_cache_dir
-from llm_from_scratch.utils import is_smoke
+from llm_from_scratch.utils import SETTINGS
 
-print("SMOKE (small CI setting):", SMOKE)
-print("downloads are cached in: ", data_cache_dir())
-assert SMOKE == is_smoke()
+print("setting:", SETTING)
+print("downloads are cached in:", data_cache_dir())
+assert SETTING in SETTINGS
 
 # %% [markdown]
 # ## What to try

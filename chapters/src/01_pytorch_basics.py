@@ -25,17 +25,17 @@
 
 # %%
 import os, sys
-if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from llm_from_scratch.device import select_device
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 generator = seed_everything(0)  # seeds Python, NumPy and torch; returns a torch.Generator
 
 # %% [markdown]
@@ -45,6 +45,7 @@ generator = seed_everything(0)  # seeds Python, NumPy and torch; returns a torch
 # shape bugs, so we print shapes constantly.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
 print(x)
 print("shape", tuple(x.shape), "| dtype", x.dtype, "| device", x.device)
@@ -54,6 +55,7 @@ print("shape", tuple(x.shape), "| dtype", x.dtype, "| device", x.device)
 # writing into one writes into the other.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 row, col = x[1], x[:, 2]
 print("row 1:", row.tolist(), "| column 2:", col.tolist(), "| x[2, 3] =", x[2, 3].item())
 view = x[0]
@@ -67,6 +69,7 @@ x[0, 0] = 0.0
 # `(3, 1)` column adds one number per row.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 print(x + torch.tensor([0.0, 10.0, 20.0, 30.0]))
 print(x + torch.tensor([[100.0], [200.0], [300.0]]))
 
@@ -76,6 +79,7 @@ print(x + torch.tensor([[100.0], [200.0], [300.0]]))
 # Attention (chapter 03) is exactly this with `B` = batch × heads.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 A, B = torch.randn(2, 5, 3), torch.randn(2, 3, 4)
 print("(2, 5, 3) @ (2, 3, 4) ->", tuple((A @ B).shape))
 assert torch.allclose(A @ B, torch.stack([A[i] @ B[i] for i in range(2)]))
@@ -92,6 +96,7 @@ print("reductions:", x.sum().item(), x.mean(dim=0).tolist(), x.max(dim=1).values
 # With $w = 3$, $x = 2$, $y = 4$: $wx - y = 2$, so $L = 4$ and $\frac{dL}{dw} = 2 \cdot 2 \cdot 2 = 8$.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 w = torch.tensor(3.0, requires_grad=True)  # "track operations on w, I will want dL/dw"
 x_, y_ = torch.tensor(2.0), torch.tensor(4.0)
 L = (w * x_ - y_) ** 2
@@ -109,6 +114,7 @@ assert w.grad.item() == by_hand
 # We compute the formula ourselves and compare it with autograd:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 N, d = 8, 3
 X, y = torch.randn(N, d), torch.randn(N)
 w = torch.randn(d, requires_grad=True)
@@ -126,6 +132,7 @@ assert torch.allclose(w.grad, grad_by_hand, atol=1e-6)
 # - `torch.no_grad()` (or `.detach()`) stops recording: use it for evaluation and for updating weights.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 w = torch.tensor(3.0, requires_grad=True)
 for _ in range(2):
     ((w * 2.0 - 4.0) ** 2).backward()
@@ -144,6 +151,7 @@ print("recorded under no_grad?", z.requires_grad)
 # path was taken.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def double_until_large(x):
     steps = 0
     while x.norm() < 10:
@@ -159,6 +167,39 @@ for start in ([0.1, 0.2], [3.0, 4.0], [20.0, 0.0]):
     assert torch.equal(x.grad, torch.full_like(x, 2.0 ** steps))
 
 # %% [markdown]
+# ### PyTorch 2 and PyTorch 1.x: what changed
+#
+# PyTorch 1.x was define-by-run only: every call re-runs your Python, which makes debugging easy (a
+# `print` works anywhere) but leaves no whole-program view to optimise. Other frameworks of that time
+# (TensorFlow 1, and later `torch.jit.script` inside PyTorch) built a **static graph** first and ran
+# it many times: faster, but Python's `if` and `while` had to be rewritten in the graph's own
+# language. PyTorch 2 (2023) keeps the dynamic, eager style you saw above and adds, without changing
+# your model code:
+#
+# - **`torch.compile(model)`**: TorchDynamo watches the Python bytecode as it runs and captures the
+#   tensor operations into graphs; where it meets something it cannot capture (a data-dependent
+#   `while` like `double_until_large`), it breaks the graph, runs that piece eagerly and carries on.
+#   TorchInductor then fuses the captured operations into a few generated kernels. Chapter 12
+#   compiles a GPT and times it.
+# - **`F.scaled_dot_product_attention`**: one call for softmax(QKᵀ/√d)V that dispatches to fused
+#   kernels (FlashAttention, memory-efficient attention) on a GPU. Chapter 03 checks it against
+#   attention written by hand.
+# - **`torch.export`**: captures the *whole* program as one static graph, with no fallback to Python,
+#   for deployment (a server, a phone). Where `torch.compile` may break the graph, `torch.export`
+#   must not, so data-dependent control flow has to be written with `torch.cond` there.
+#
+# A quick check that the PyTorch 2 attention call computes the formula:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+q, k, v = (torch.randn(1, 2, 5, 4, generator=torch.Generator().manual_seed(i)) for i in range(3))
+by_formula = torch.softmax(q @ k.transpose(-2, -1) / 4 ** 0.5, dim=-1) @ v
+fused = F.scaled_dot_product_attention(q, k, v)
+print("scaled_dot_product_attention:", tuple(fused.shape), "equal to softmax(QK^T/sqrt(d))V:",
+      torch.allclose(fused, by_formula, atol=1e-6))
+assert torch.allclose(fused, by_formula, atol=1e-6)
+
+# %% [markdown]
 # ## 4. `nn.Module`: models own their parameters
 #
 # A module is a class whose `__init__` creates sub-modules and parameters and whose `forward` says how
@@ -170,6 +211,7 @@ for start in ([0.1, 0.2], [3.0, 4.0], [20.0, 0.0]):
 # `in_features × out_features` weights and `out_features` biases.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 class TwoLayerNet(nn.Module):
     def __init__(self, n_in: int, n_hidden: int, n_out: int):
         super().__init__()
@@ -194,6 +236,7 @@ print("output shape for a batch of 5:", tuple(net(torch.randn(5, 4)).shape))
 # optimizer, given only the trainable parameters, leaves it alone.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 net.hidden.requires_grad_(False)
 trainable = [p for p in net.parameters() if p.requires_grad]
 print("trainable:", sum(p.numel() for p in trainable), "of", count)
@@ -210,6 +253,7 @@ _ = net.hidden.requires_grad_(True)  # unfreeze again
 # (the course saves it with `safetensors`) and what `load_state_dict` restores.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 state = net.state_dict()
 print({k: tuple(v.shape) for k, v in state.items()})
 copy = TwoLayerNet(4, 8, 3)
@@ -226,6 +270,7 @@ assert torch.equal(copy(probe), net(probe))
 # there.)
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from sklearn.datasets import load_digits
 
 digits = load_digits()
@@ -248,11 +293,12 @@ plt.show()
 # We hold out 20% of the images as a **test set**, drawn with a seeded permutation, and never train on
 # them: accuracy on images the model has not seen is the only honest measure.
 #
-# Under SMOKE we stay with the digits; at full size we switch to MNIST when torchvision is available.
+# The smoke and book settings stay with the digits (seconds on a CPU); the full setting (a GPU) switches
+# to MNIST when torchvision is available.
 
 # %%
 USE_MNIST = False
-if not SMOKE:
+if SETTING == "full":
     try:
         import torchvision  # noqa: F401  (Colab has it)
         USE_MNIST = True
@@ -363,7 +409,7 @@ if device.type == "cpu":
 seed_everything(0)
 model = SimpleNet(image_size=image_size).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-epochs = 6 if SMOKE else (3 if USE_MNIST else 30)
+epochs = {"smoke": 6, "book": 30, "full": 3 if USE_MNIST else 30}[SETTING]
 batch_size = 64 if not USE_MNIST else 128
 loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train, y_train), batch_size=batch_size,
                                      shuffle=True, generator=torch.Generator().manual_seed(0))
@@ -424,7 +470,7 @@ plt.show()
 #    number of parameters. Which reaches a higher test accuracy, and why might convolutions help?
 # 2. Freeze `conv1` and `conv2` at their random initial values and train only `fc1` and `fc2`. How
 #    much accuracy do random convolutional features already give?
-# 3. Set the learning rate to `1e-1` and to `1e-5` and plot the loss curves next to `1e-3`. Chapter 04
+# 3. Set the learning rate to `1e-1` and to `1e-5` and plot the loss curves next to the `2e-3` used here. Chapter 04
 #    explains what you see.
 
 # %% [markdown]

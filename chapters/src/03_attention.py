@@ -25,9 +25,9 @@
 
 # %%
 import os, sys
-if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import math
 import time
@@ -36,8 +36,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 seed_everything(0)
 
 
@@ -76,6 +76,7 @@ def show(M, rows=None, cols=None, digits=3):
 # integer weights, so that every number up to the softmax is exact.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 words = ["the", "cat", "sat", "on", "the", "mat"]
 vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}  # the, cat, sat, on, mat
 g = torch.Generator().manual_seed(3)
@@ -86,6 +87,7 @@ print("X (one row per token):")
 show(X, words, digits=0)
 
 # %%
+# NBVAL_CHECK_OUTPUT
 Q, K, V = X @ W_q, X @ W_k, X @ W_v  # (6, 4) each: exact integers
 print("Q = X W_q"); show(Q, words, digits=0)
 print("K = X W_k"); show(K, words, digits=0)
@@ -96,6 +98,7 @@ print("V = X W_v"); show(V, words, digits=0)
 # token $t$'s query. With $d_k = 4$ we divide by $\sqrt{4} = 2$, so the scores are exact halves.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 d_k = Q.shape[-1]
 scores = Q @ K.T / math.sqrt(d_k)  # (6, 6)
 show(scores, words, words, digits=1)
@@ -106,6 +109,7 @@ show(scores, words, words, digits=1)
 # hand: the first row.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 A = torch.softmax(scores, dim=-1)
 show(A, words, words)
 row = scores[0]
@@ -120,6 +124,7 @@ print("rows sum to one:", torch.allclose(A.sum(-1), torch.ones(6)))
 # fixes that.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 out = A @ V
 show(out, words, digits=3)
 print("the two 'the' tokens get the same output:", torch.equal(out[0], out[4]))
@@ -129,6 +134,7 @@ print("the two 'the' tokens get the same output:", torch.equal(out[0], out[4]))
 # the weights, and agrees with PyTorch's `F.scaled_dot_product_attention`.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.attention import scaled_dot_product_attention
 
 pkg_out, pkg_weights = scaled_dot_product_attention(Q, K, V)
@@ -161,6 +167,7 @@ plt.show()
 # large is the softmax's Jacobian?
 
 # %%
+# NBVAL_CHECK_OUTPUT
 n_keys, n_samples = 16, 500
 dims = [2, 8, 32, 128, 512, 2048]
 stats = {"unscaled": [], "scaled": []}
@@ -215,6 +222,7 @@ plt.show()
 # when batching prompts of different lengths).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.attention import causal_mask
 
 batch = [["the", "cat", "sat", "on", "the", "mat"], ["dogs", "bark"]]
@@ -244,6 +252,7 @@ plt.show()
 # weights 0. "the" (first) can only read itself; "mat" reads everything.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 masked_scores = scores.masked_fill(~causal_mask(6), -math.inf)
 show(masked_scores, words, words, digits=1)
 A_causal = torch.softmax(masked_scores, dim=-1)
@@ -261,6 +270,7 @@ print("package == torch (is_causal=True):",
 # of such a row as zeros (its result is thrown away anyway: it belongs to a pad).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 left_padded = torch.tensor([False, False, True, True, True, True])  # 2 pads, then 4 tokens
 mask = causal_mask(6) & left_padded[None, :]
 print(mask.int())
@@ -288,6 +298,7 @@ print("package, first row:      ", safe[0].tolist())
 # $[W^Q; W^K; W^V]$ stacked, with the heads contiguous inside each block.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.attention import MultiHeadAttention
 
 torch.manual_seed(0)
@@ -315,6 +326,7 @@ print("MultiHeadAttention == by hand:", torch.allclose(mha(x), by_hand, atol=1e-
 # `mha.last_attn_weights`, for plots like the next section's.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 torch_mha = nn.MultiheadAttention(d_model, n_heads, batch_first=True).eval()
 with torch.no_grad():
     torch_mha.in_proj_weight.copy_(mha.qkv.weight); torch_mha.in_proj_bias.copy_(mha.qkv.bias)
@@ -360,7 +372,7 @@ class TinyAttentionModel(nn.Module):
 
 
 V_toy, L = 16, 8
-steps, batch_size = (120, 32) if SMOKE else (1000, 64)
+steps, batch_size = {"smoke": (120, 32), "book": (1000, 64), "full": (1000, 64)}[SETTING]
 torch.manual_seed(0)
 toy = TinyAttentionModel(V_toy, 2 * L, d_model=32, n_heads=2, n_layers=2)
 optimizer = torch.optim.AdamW(toy.parameters(), lr=3e-3)
@@ -441,12 +453,12 @@ widgets.interact(lambda layer, head: (plot_head(layer, head), plt.show()),
 # realistic shape with a causal mask. The fused kernel never writes the $T \times T$ matrix to
 # memory: on a GPU, flash attention computes the softmax block by block in fast on-chip memory,
 # which saves memory that grows as $T^2$ and is several times faster at long $T$. (On a CPU and at
-# the small SMOKE sizes the two are close and the ratio is noisy.) That is why
+# the small smoke sizes the two are close and the ratio is noisy.) That is why
 # `MultiHeadAttention` uses the fused kernel unless you ask for the weights.
 
 # %%
 torch.manual_seed(0)
-B, H, T, dh = (2, 4, 128, 32) if SMOKE else (8, 12, 1024, 64)
+B, H, T, dh = {"smoke": (2, 4, 128, 32), "book": (4, 8, 512, 64), "full": (8, 12, 1024, 64)}[SETTING]
 q, k, v = (torch.randn(B, H, T, dh) for _ in range(3))
 ours, _ = scaled_dot_product_attention(q, k, v, is_causal=True)
 theirs = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -474,6 +486,7 @@ print(f"explicit (ours): {t_ours * 1e3:.2f} ms   fused (torch): {t_torch * 1e3:.
 # "dog bites man" and "man bites dog" would look alike. We check it on the multi-head layer.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 perm = torch.tensor([5, 2, 0, 4, 1, 3])
 print("MHA(x[perm]) == MHA(x)[perm]:", torch.allclose(mha(x[:, perm]), mha(x)[:, perm], atol=1e-6))
 
@@ -488,6 +501,7 @@ print("MHA(x[perm]) == MHA(x)[perm]:", torch.allclose(mha(x[:, perm]), mha(x)[:,
 # $\cos(0.02) = 0.9998$.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.attention import SinusoidalPositionalEncoding, sinusoidal_positional_encoding
 
 pe4 = sinusoidal_positional_encoding(max_len=3, d_model=4)
@@ -502,6 +516,7 @@ assert abs(pe4[1, 1] - math.cos(1)) < 1e-6 and abs(pe4[2, 3] - math.cos(0.02)) <
 # not on $pos$: relative offsets are easy to read off with a dot product.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 pe = sinusoidal_positional_encoding(max_len=100, d_model=64)
 similarity = pe @ pe.T  # (100, 100)
 print("PE(p)·PE(p+5) is the same for every p:", torch.allclose(similarity.diagonal(5), similarity[0, 5].expand(95), atol=1e-4))
@@ -526,6 +541,7 @@ plt.show()
 # checkpoint) to a batch (B, T, d).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 positional = SinusoidalPositionalEncoding(d_model=4, max_len=64)
 X_pos = positional(X[None])[0]  # (6, 4)
 print("positions added == X + PE[:6]:", torch.allclose(X_pos, X + sinusoidal_positional_encoding(64, 4)[:6]))
@@ -534,11 +550,14 @@ print("the two 'the' tokens still identical?", torch.allclose(out_pos[0], out_po
 
 # %% [markdown]
 # **Learned positions** (GPT-2, BERT) are simpler: one trainable vector per position, an
-# `nn.Embedding(max_len, d_model)`. They can fit whatever the data wants, but a position never
-# seen in training has no vector at all, so the model has a hard context limit. The package says
-# so clearly when you go past it.
+# `nn.Embedding(max_len, d_model)`. They can fit whatever the data wants, but the table has
+# `max_len` rows: a position past the last row has no vector at all, so the model has a hard context
+# limit. (A position inside the table that no training sequence reached does have a vector, its
+# random initial one, which means nothing to the layers above.) The package says so clearly when
+# you go past `max_len`.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 learned = LearnedPositionalEmbedding(max_len=8, d_model=4)
 print("x + E[:6]:", torch.allclose(learned(X[None])[0], X + learned.weight[:6]))
 try:

@@ -26,9 +26,9 @@
 
 # %%
 import os, sys
-if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import inspect
 import math
@@ -37,8 +37,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 seed_everything(0)
 torch.set_num_threads(1)  # every model here is tiny: a second CPU thread costs more in synchronisation than it saves
 
@@ -86,6 +86,7 @@ alpha, beta1, beta2, eps = 0.1, 0.9, 0.999, 1e-8
 # By hand: $m_1 = 0.9\cdot 0 + 0.1\cdot 4 = 0.4$, $m_2 = 0.36 - 0.2 = 0.16$, $m_3 = 0.144 + 0.1 = 0.244$.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 m = [0.0]
 for g in grads:
     m.append(beta1 * m[-1] + (1 - beta1) * g)
@@ -102,6 +103,7 @@ assert [round(x, 6) for x in m[1:]] == [0.4, 0.16, 0.244]
 # $v_3 = 0.999\cdot 0.019984 + 0.001\cdot 1 = 0.020964016$.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 v = [0.0]
 for g in grads:
     v.append(beta2 * v[-1] + (1 - beta2) * g**2)
@@ -119,6 +121,7 @@ assert [round(x, 9) for x in v[1:]] == [0.016, 0.019984, 0.020964016]
 # step the corrected averages are exactly the one gradient seen.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 m_hat = [m[t] / (1 - beta1**t) for t in (1, 2, 3)]
 v_hat = [v[t] / (1 - beta2**t) for t in (1, 2, 3)]
 print("m̂_t:", [round(x, 4) for x in m_hat])
@@ -137,6 +140,7 @@ assert math.isclose(m_hat[0], 4.0) and math.isclose(v_hat[0], 16.0)
 # $\sqrt{\hat v_t}$ is near zero, where it stops the division from exploding.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 theta = [theta0]
 for t in range(3):
     theta.append(theta[-1] - alpha * m_hat[t] / (math.sqrt(v_hat[t]) + eps))
@@ -151,6 +155,7 @@ assert math.isclose(theta[1], 0.9, rel_tol=1e-9)
 # with PyTorch's `torch.optim.Adam`: all three agree to rounding error.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.optim import Adam, AdamW
 
 
@@ -190,13 +195,14 @@ print(inspect.getsource(Adam._step_reference))
 # ## 3. Bias correction, seen
 #
 # Feed a constant gradient $g = 1$. The true average is 1 from the first step on, but
-# $m_t = 1 - \beta_1^t$ needs about $1/(1-\beta_1) = 10$ steps to get there, and
-# $v_t = 1 - \beta_2^t$ about 1000. Without correction the first update would be
+# $m_t = 1 - \beta_1^t$ approaches it with a time constant of $1/(1-\beta_1) = 10$ steps (65% of
+# the way after 10 steps, 95% after about 30), and $v_t = 1 - \beta_2^t$ with one of 1000 steps. Without correction the first update would be
 # $m_1/\sqrt{v_1} = 0.1/\sqrt{0.001} \approx 3.2$ times too large: a random jolt right at the start
 # of training, when the network is most fragile. The corrected $\hat m_t$ and $\hat v_t$ are 1 from
 # step one.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 steps = torch.arange(1, 201, dtype=torch.float64)
 g = 1.0
 m_t = (1 - beta1**steps) * g          # closed form of the recursion for a constant gradient
@@ -207,11 +213,14 @@ v_hat_t = v_t / (1 - beta2**steps)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 axes[0].plot(steps, m_t, label=r"$m_t$ (raw)")
 axes[0].plot(steps, m_hat_t, "--", label=r"$\hat m_t$ (corrected)")
-axes[0].set_title(r"First moment: $m_t$ lags for ~10 steps, $\hat m_t$ is right at once")
+axes[0].set_title(r"First moment: raw $m_t = 1 - 0.9^t$ needs ~30 steps to reach 95% of $g$; $\hat m_t$ is right at once",
+                  fontsize=9)
+axes[0].set_ylabel("first moment (the gradient is g = 1)")
 axes[1].plot(steps, v_t, label=r"$v_t$ (raw)")
 axes[1].plot(steps, v_hat_t, "--", label=r"$\hat v_t$ (corrected)")
 axes[1].plot(steps, m_t / v_t.sqrt(), ":", label=r"$m_t/\sqrt{v_t}$ (uncorrected step)")
 axes[1].set_title(r"Second moment: $v_t$ is still far below 1 after 200 steps")
+axes[1].set_ylabel(r"second moment ($g^2 = 1$) and the step")
 for ax in axes:
     ax.set_xlabel("step t")
     ax.legend()
@@ -239,6 +248,7 @@ print("step 1: m =", round(m_t[0].item(), 4), " m̂ =", round(m_hat_t[0].item(),
 #   start moving at about $\alpha$ per step: it heads diagonally, not down the steepest slope.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def valley(p):
     return 0.5 * (p[0] ** 2 + 50 * p[1] ** 2)
 
@@ -307,6 +317,7 @@ for name, path in paths.items():
 # weight and $s = 0.01$ for a "quiet" one. Only the weight decay should move them.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def decay_run(optimizer_class, n_steps=500, lr=0.01, weight_decay=0.1):
     scales = torch.tensor([10.0, 0.01], dtype=torch.float64)  # busy weight, quiet weight
     w = torch.ones(2, dtype=torch.float64, requires_grad=True)
@@ -355,6 +366,7 @@ print("after 500 steps  Adam + L2:", [round(x, 3) for x in l2_hist[-1].tolist()]
 # $10^{-9}$ in float64. Here is the same check on this toy run:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 for ours_cls, torch_cls, hist in [(Adam, torch.optim.Adam, l2_hist), (AdamW, torch.optim.AdamW, adamw_hist)]:
     reference = decay_run(torch_cls)
     print(f"{ours_cls.__name__:6s} vs torch.optim.{torch_cls.__name__}: "
@@ -382,6 +394,7 @@ for ours_cls, torch_cls, hist in [(Adam, torch.optim.Adam, l2_hist), (AdamW, tor
 # the average $3.3\cdot10^{-4}$; step 1000 gets $\alpha_{\min}$.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.optim import exponential_decay, lambda_lr, linear_decay, set_lr, warmup_cosine
 
 kw = dict(max_lr=6e-4, warmup_steps=100, min_lr=6e-5)
@@ -416,6 +429,7 @@ for s in (0, 50, 99, 100, 550, 1000, 1200):
 # by wrapping it as PyTorch's `LambdaLR` scheduler with `lambda_lr`. Both give the same rates:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 p_a, p_b = torch.zeros(3, requires_grad=True), torch.zeros(3, requires_grad=True)
 opt_a, opt_b = AdamW([p_a], lr=6e-4), AdamW([p_b], lr=6e-4)
 scheduler = lambda_lr(opt_b, warmup_cosine, total_steps=T, **kw)
@@ -463,7 +477,7 @@ def make_mlp():
     return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-def lr_range_test(min_lr=1e-5, max_lr=10.0, n_steps=100 if SMOKE else 300, batch_size=64, smooth=0.9):
+def lr_range_test(min_lr=1e-5, max_lr=10.0, n_steps={"smoke": 100, "book": 300, "full": 300}[SETTING], batch_size=64, smooth=0.9):
     """Raise the lr geometrically from min_lr to max_lr, one batch per step; return (lrs, smoothed losses)."""
     model = make_mlp()
     opt = AdamW(model.parameters(), lr=min_lr, weight_decay=0.0)
@@ -512,7 +526,7 @@ assert losses[-1] > 2 * losses[best]
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def final_loss(lr, n_steps=150 if SMOKE else 400, batch_size=64):
+def final_loss(lr, n_steps={"smoke": 150, "book": 400, "full": 400}[SETTING], batch_size=64):
     model = make_mlp()
     opt = AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(1)

@@ -6,16 +6,16 @@
 # hides some words and learns to fill them in. In this chapter you will mask a real Shakespeare
 # sentence with BERT's rule (15% of the tokens; of those 80% `[MASK]`, 10% a random word, 10% left
 # alone), measure that rule on a million tokens, compute the masked-language-model loss by hand and
-# check it against `torch.nn.functional.cross_entropy`, and train a tiny BERT whose masked-token
-# loss falls.
+# check it against `torch.nn.functional.cross_entropy`, meet BERT's `[CLS]` vector and pooler, and
+# train a tiny BERT on chapter 02's BPE tokens until it fills blanks better than word frequencies can.
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-from-scratch/llm-from-scratch/blob/main/chapters/05_mlm_loss.ipynb)
 
 # %%
 import os, sys
-if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import math
 import re
@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
-seed_everything(0)
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
+generator = seed_everything(0)
 
 # %% [markdown]
 # ## Why hide words?
@@ -43,39 +43,45 @@ seed_everything(0)
 #
 # ## A vocabulary to mask with
 #
-# BERT uses WordPiece subwords; masking does not care how the text was cut, so we use whole words
-# here, where a masked position is easy to read. Five special tokens come first: `[PAD]` fills
-# short sequences, `[CLS]` opens a sequence and `[SEP]` closes it, `[MASK]` hides a token, and
-# `[UNK]` stands for any word outside the vocabulary.
+# BERT uses WordPiece subwords; we use chapter 02's byte-level BPE, trained here on the training
+# plays, with five special tokens first: `[PAD]` fills short sequences, `[CLS]` opens a sequence and
+# `[SEP]` closes it, `[MASK]` hides a token, and `[UNK]` stands for anything outside the vocabulary.
+# A byte-level BPE can spell any text from its 256 byte tokens, so `[UNK]` never appears (the cell
+# checks it); a word-level vocabulary would turn every rare word into `[UNK]` and ask the model to
+# predict that.
 
 # %%
+from IPython.display import Markdown, display
+
 from llm_from_scratch.data import load_shakespeare, split_works
+from llm_from_scratch.tokenizer import BPETokenizer
 
-works = split_works(load_shakespeare(progress=False))["train"]  # the plays pretraining may see
-works = works[:4] if SMOKE else works
-WORD = re.compile(r"[a-z]+(?:'[a-z]+)*|[^\sa-z]")  # words (with inner apostrophes) and single punctuation marks
-
-
-def words_of(text: str) -> list[str]:
-    return WORD.findall(text.lower())
-
-
+splits = split_works(load_shakespeare(progress=False))
+works = splits["train"]  # the plays pretraining may see
+works = works[:4] if SETTING == "smoke" else works
 SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]
-PAD, CLS, SEP, MASK, UNK = range(len(SPECIALS))
-VOCAB_SIZE = 1000 if SMOKE else 8000
-
-corpus_words = [w for work in works for w in words_of(work.text)]
-itos = SPECIALS + [w for w, _ in Counter(corpus_words).most_common(VOCAB_SIZE - len(SPECIALS))]
-stoi = {w: i for i, w in enumerate(itos)}
+VOCAB_SIZE = {"smoke": 1000, "book": 2000, "full": 8000}[SETTING]
+tok = BPETokenizer.train_fast("".join(w.text for w in works), VOCAB_SIZE, special_tokens=SPECIALS)
+PAD, CLS, SEP, MASK, UNK = (tok.token_to_id(t) for t in SPECIALS)
+itos = [tok.id_to_token(i) for i in range(tok.vocab_size)]  # byte-level spelling: "Ġbe" is " be"
+hf_tok = tok.to_hf()  # the same tokenizer in Rust (chapter 02): fast on a whole play
 
 
 def encode(text: str) -> list[int]:
-    return [stoi.get(w, UNK) for w in words_of(text)]
+    return tok.encode(text, allowed_special="none")
 
 
-stream = torch.tensor([stoi.get(w, UNK) for w in corpus_words])
-print(f"{len(works)} plays, {len(stream):,} words, vocabulary of {len(itos)} (the {len(itos) - 5} most frequent words + 5 specials)")
-print(f"out-of-vocabulary words become [UNK]: {(stream == UNK).float().mean().item():.1%} of the text")
+def encode_plays(plays) -> torch.Tensor:
+    return torch.tensor([i for w in plays for i in hf_tok.encode(w.text).ids])
+
+
+stream = encode_plays(works)
+held_out = encode_plays(splits["validation"])  # plays the model never trains on
+unk_share = (stream == UNK).float().mean().item()
+print(f"{len(works)} plays, {len(stream):,} tokens, vocabulary of {len(itos)} "
+      f"({len(itos) - 5} BPE tokens + 5 specials); held-out validation plays: {len(held_out):,} tokens")
+display(Markdown(f"Share of the text that became `[UNK]`: **{unk_share:.1%}**."))
+assert unk_share == 0 and (PAD, CLS, SEP, MASK, UNK) == (0, 1, 2, 3, 4)
 
 # %%
 sentence = "To be, or not to be, that is the question"
@@ -122,9 +128,21 @@ for draw in range(4):
 print("labels of the last draw:", labels[0].tolist())
 
 # %% [markdown]
-# `new<-old` marks a selected token: in draw 0, `[MASK]<-be` was hidden, `women<-,` was swapped for a
-# random word and `question<-question` was selected but left alone. With 12 ordinary tokens, 15%
-# selects about two per draw; `[CLS]` and `[SEP]` are never selected.
+# `new<-old` marks a selected token: `[MASK]<-x` was hidden, `y<-x` (y ≠ x) was swapped for a random
+# token, and `x<-x` was selected but left alone. With a dozen ordinary tokens, 15% selects about two
+# per draw; `[CLS]` and `[SEP]` are never selected. The same rule on the ids 5…24 of a 100-token
+# vocabulary (1 = `[CLS]`, 2 = `[SEP]`, 3 = `[MASK]`), a draw you can check by hand against the labels:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+toy = torch.cat([torch.tensor([CLS]), torch.arange(5, 25), torch.tensor([SEP])])[None]
+toy_inputs, toy_labels = mask_tokens(toy, vocab_size=100, mask_token_id=MASK, special_token_ids=(CLS, SEP, UNK),
+                                     pad_token_id=PAD, generator=torch.Generator().manual_seed(0))
+print("input :", toy[0].tolist())
+print("masked:", toy_inputs[0].tolist())
+print("labels:", toy_labels[0].tolist())
+chosen = toy_labels[0] != -100
+assert torch.equal(toy_labels[0][chosen], toy[0][chosen]) and torch.equal(toy_inputs[0][~chosen], toy[0][~chosen])
 #
 # ## The 80/10/10 rule, measured
 #
@@ -174,13 +192,17 @@ plt.show()
 # \log P(w \mid \cdot) = z_w - \log \sum_{v} e^{z_v}.
 # $$
 #
-# It is the cross entropy of the original tokens, averaged over the masked positions (BERT's paper
-# writes the sum; every implementation averages, so that the loss does not grow with the batch).
+# It is the cross entropy of the original tokens, averaged over the masked positions. (BERT's paper
+# states the objective in words, "the final hidden vectors corresponding to the mask tokens are fed
+# into an output softmax over the vocabulary", with a cross-entropy loss, and writes no formula;
+# the formula above is what implementations compute, a mean so that the loss does not grow with the
+# number of masked tokens in a batch.)
 # Unlike a GPT, where every position is a target, BERT learns from only 15% of its positions per pass.
 #
 # By hand, on a vocabulary of 4 words and a sequence of 4 positions of which 2 are masked:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 tiny_vocab = ["the", "cat", "sat", "mat"]
 logits = torch.tensor([[[2.0, 0.5, 0.0, 0.0],    # position 0: not masked
                         [0.0, 1.0, 0.0, 1.0],    # position 1: masked, the original was "cat"
@@ -208,6 +230,7 @@ assert abs(mlm_loss(logits, tiny_labels).item() - by_hand) < 1e-6
 # `backward()` works and the step learns nothing from that batch.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 nothing = torch.full((1, 4), -100)
 print("F.cross_entropy:", F.cross_entropy(logits.view(-1, 4), nothing.view(-1)).item())
 z = logits.clone().requires_grad_()
@@ -220,6 +243,7 @@ print("mlm_loss:", loss.item(), "  gradient all zero:", bool((z.grad == 0).all()
 # logits and masks drawn by `mask_tokens`, `mlm_loss` equals torch's cross entropy, value and gradient:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 batch = torch.stack([many[i * 64:(i + 1) * 64] for i in range(16)])
 _, labels = mask_tokens(batch, **MASK_ARGS, generator=torch.Generator().manual_seed(2))
 z = torch.randn(16, 64, len(itos), requires_grad=True)
@@ -249,13 +273,16 @@ from llm_from_scratch.bert import BertConfig, BertForMaskedLM
 from llm_from_scratch.device import select_device
 
 device = select_device()
-SEQ_LEN = 32 if SMOKE else 128
-BATCH = 32 if SMOKE else 64
-STEPS = 100 if SMOKE else 3000
-config = BertConfig(vocab_size=len(itos), hidden_size=64 if SMOKE else 256,
-                    num_hidden_layers=2 if SMOKE else 4, num_attention_heads=2 if SMOKE else 4,
-                    intermediate_size=256 if SMOKE else 1024, max_position_embeddings=SEQ_LEN,
-                    hidden_dropout_prob=0.0 if SMOKE else 0.1, attention_probs_dropout_prob=0.0 if SMOKE else 0.1)
+SIZES = {  # the model and the run, by setting
+    "smoke": dict(seq_len=32, batch=32, steps=100, lr=3e-3, hidden=64, layers=2, heads=2, dropout=0.0),
+    "book": dict(seq_len=64, batch=32, steps=1500, lr=1e-3, hidden=128, layers=2, heads=4, dropout=0.0),
+    "full": dict(seq_len=128, batch=64, steps=3000, lr=1e-3, hidden=256, layers=4, heads=4, dropout=0.1),
+}[SETTING]
+SEQ_LEN, BATCH, STEPS = SIZES["seq_len"], SIZES["batch"], SIZES["steps"]
+config = BertConfig(vocab_size=len(itos), hidden_size=SIZES["hidden"], num_hidden_layers=SIZES["layers"],
+                    num_attention_heads=SIZES["heads"], intermediate_size=4 * SIZES["hidden"],
+                    max_position_embeddings=SEQ_LEN, hidden_dropout_prob=SIZES["dropout"],
+                    attention_probs_dropout_prob=SIZES["dropout"])
 seed_everything(0)
 model = BertForMaskedLM(config).to(device)
 print(config)
@@ -279,7 +306,7 @@ def random_windows(generator: torch.Generator) -> torch.Tensor:
     return torch.cat([torch.full((BATCH, 1), CLS), body, torch.full((BATCH, 1), SEP)], dim=1)
 
 
-optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3 if SMOKE else 1e-3, weight_decay=0.01)
+optimizer = torch.optim.AdamW(model.parameters(), lr=SIZES["lr"], weight_decay=0.01)
 data_gen = torch.Generator().manual_seed(0)
 losses = []
 model.train()
@@ -309,9 +336,69 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# Under the CI setting the model only has time to learn word frequencies (the red line); with the
-# full setting on a GPU it goes well below, and its guesses start to depend on the context.
-# Ask it to fill a blank in the sentence we masked at the start:
+# ## Does it use the context? Top-5 on held-out plays
+#
+# The loss mixes easy and hard positions. A plainer test: mask tokens of the **validation plays**,
+# which the model never saw, and count how often the original token is among the model's five most
+# probable. The baseline that ignores context always answers the five most frequent training tokens
+# (its **unigram top-5**). The model wins only if the words around a blank tell it something.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+@torch.no_grad()
+def top5_vs_unigram(tokens: torch.Tensor, n_windows: int = 200) -> tuple[float, float, int]:
+    """(model top-5 accuracy, unigram top-5 accuracy, masked positions) over windows of ``tokens``."""
+    model.eval()
+    gen = torch.Generator().manual_seed(123)
+    unigram_top5 = counts.topk(5).indices.to(device)
+    hits_model = hits_unigram = total = 0
+    for start in range(0, n_windows, BATCH):
+        starts = torch.randint(0, len(tokens) - SEQ_LEN, (min(BATCH, n_windows - start),), generator=gen)
+        body = torch.stack([tokens[i:i + SEQ_LEN - 2] for i in starts.tolist()])
+        windows = torch.cat([torch.full((len(body), 1), CLS), body, torch.full((len(body), 1), SEP)], dim=1)
+        inputs, labels = mask_tokens(windows, **MASK_ARGS, generator=gen)
+        labels = labels.to(device)
+        top5 = model(inputs.to(device)).topk(5, dim=-1).indices  # (B, T, 5)
+        chosen = labels != -100
+        gold = labels[chosen]
+        hits_model += (top5[chosen] == gold[:, None]).any(-1).sum().item()
+        hits_unigram += (unigram_top5[None] == gold[:, None]).any(-1).sum().item()
+        total += int(chosen.sum())
+    return hits_model / total, hits_unigram / total, total
+
+
+acc_model, acc_unigram, n_masked = top5_vs_unigram(held_out, n_windows=64 if SETTING == "smoke" else 1000)
+display(Markdown(
+    f"On {n_masked:,} masked tokens of the held-out plays, the true token is among the model's top 5 "
+    f"**{acc_model:.1%}** of the time, and among the five most frequent tokens **{acc_unigram:.1%}** "
+    f"of the time. The final training loss is {last:.2f} nats against the unigram entropy "
+    f"{unigram_entropy:.2f}."))
+assert 0 <= acc_unigram <= 1 and 0 <= acc_model <= 1
+if SETTING != "smoke":  # the payoff: the context helps (smoke trains too briefly to show it)
+    assert acc_model > acc_unigram + 0.05, (acc_model, acc_unigram)
+    assert last < unigram_entropy
+
+# %% [markdown]
+# A few fill-ins: a held-out line with one token hidden, the truth, and the model's three best guesses.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+lines = [l for w in splits["validation"] for l in w.text.splitlines() if len(l.split()) >= 6][:400:80]
+model.eval()
+for line in lines[:5]:
+    line_ids = encode(line.strip())[:SEQ_LEN - 2]
+    words = [i for i, t in enumerate(line_ids) if itos[t].startswith("Ġ") and len(itos[t]) > 3]
+    if not words:
+        continue
+    at = words[len(words) // 2]
+    query = torch.tensor([[CLS] + line_ids[:at] + [MASK] + line_ids[at + 1:] + [SEP]])
+    with torch.no_grad():
+        guesses = model(query.to(device))[0, at + 1].topk(3).indices.tolist()
+    shown = tok.decode(line_ids[:at]) + " ____" + tok.decode(line_ids[at + 1:])
+    print(f"{shown}\n    truth: {tok.decode([line_ids[at]])!r:14} model: {[tok.decode([g]) for g in guesses]}")
+
+# %% [markdown]
+# And the sentence we masked at the start:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -320,9 +407,41 @@ query = torch.tensor([[CLS] + encode("To be, or not to") + [MASK] + encode(", th
 with torch.no_grad():
     probs = model(query.to(device))[0, (query[0] == MASK).nonzero().item()].softmax(-1)
 top = probs.topk(5)
-print("to be, or not to [MASK], that is the question")
+print("To be, or not to [MASK], that is the question")
 for p_word, i in zip(top.values.tolist(), top.indices.tolist()):
-    print(f"  {itos[i]:>8s}  {p_word:.3f}")
+    print(f"  {tok.decode([i])!r:>10}  {p_word:.3f}")
+
+# %% [markdown]
+# ## BERT's `[CLS]` vector and its pooler
+#
+# Every sequence starts with `[CLS]`. Its output vector $h_{[\mathrm{CLS}]}$, at position 0, has
+# attended to every token of the sequence (there is no causal mask), so it can stand for the whole
+# sequence. BERT adds a **pooler**, one dense layer with a tanh,
+#
+# $$\mathrm{pooled} = \tanh(W\, h_{[\mathrm{CLS}]} + b), \qquad W \in \mathbb{R}^{H \times H},$$
+#
+# trained in the original BERT by a second pretraining task (next-sentence prediction: does sentence
+# B follow sentence A?). A sentence classifier puts its head on the pooled vector (chapter 08 does
+# this for BERT; a GPT, which has no `[CLS]` that sees everything, uses its last token or the mean
+# instead). `BertModel.pool` is the formula, checked here on a tiny encoder with a padded batch:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from llm_from_scratch.bert import BertModel
+
+small = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                   intermediate_size=16, max_position_embeddings=16)
+torch.manual_seed(0)
+encoder = BertModel(small).eval()
+x = torch.tensor([[CLS, 7, 8, 9, SEP], [CLS, 10, 11, SEP, PAD]])
+with torch.no_grad():
+    h = encoder(x, attention_mask=(x != PAD).long())
+    pooled = encoder.pool(h)
+    by_hand = torch.tanh(h[:, 0] @ encoder.pooler.weight.T + encoder.pooler.bias)
+print("sequence output:", tuple(h.shape), "| [CLS] vectors h[:, 0]:", tuple(h[:, 0].shape),
+      "| pooled:", tuple(pooled.shape))
+print("pool == tanh(W h_CLS + b):", torch.allclose(pooled, by_hand, atol=1e-6))
+assert torch.allclose(pooled, by_hand, atol=1e-6)
 
 # %% [markdown]
 # ## What to try

@@ -17,7 +17,8 @@
 # trained to minimise (next-token cross entropy) and the two numbers we report (perplexity and
 # accuracy), then assemble the training loop one idea at a time (batches by index, warmup and a
 # cosine schedule, gradient accumulation, gradient clipping, mixed precision, `torch.compile`),
-# each with the reason it exists. You will train a small GPT on the complete works, read its
+# each with the reason it exists. You will write the training loop yourself in about thirty lines,
+# check that it computes exactly what the package's `train()` computes, then train a small GPT on the complete works, read its
 # training and validation curves, compare samples before and after, and resume a run from a
 # checkpoint so that it ends exactly where an uninterrupted run would. Everything here is
 # `llm_from_scratch.train`, the loop that the command line (`python -m llm_from_scratch pretrain`)
@@ -27,9 +28,9 @@
 
 # %%
 import os, sys
-if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import dataclasses
 import math
@@ -40,8 +41,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 seed_everything(0)
 torch.set_num_threads(1)  # a model this small runs fastest on one thread (more only add synchronisation)
 
@@ -66,6 +67,7 @@ torch.set_num_threads(1)  # a model this small runs fastest on one thread (more 
 # A worked example: a vocabulary of 4 tokens, 3 positions.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 logits = torch.tensor([[2.0, 1.0, 0.0, -1.0],
                        [0.0, 0.0, 3.0, 0.0],
                        [1.0, 2.0, 1.0, 1.0]])
@@ -87,6 +89,7 @@ assert torch.allclose(loss, F.cross_entropy(logits, targets))  # torch's cross e
 # above must get exactly the numbers we computed by hand.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.train import evaluate_lm
 
 
@@ -108,16 +111,19 @@ assert math.isclose(metrics["accuracy"], accuracy.item(), rel_tol=1e-6)
 #
 # The course's corpus is the complete works. We train on 27 plays and validate on 5 others that
 # the model never sees (`data.split_works`), so the validation loss measures how well it predicts
-# *new* Shakespeare, not how well it remembers. Under the CI setting (`SMOKE`) the model is a
-# tiny character-level GPT (`tiny-char` preset); the full setting trains the
-# `shakespeare-bpe-small` preset (BPE tokens, 11M parameters), which wants a GPU.
-# `presets.prepare_data` loads the text, builds the tokenizer and encodes both splits.
+# *new* Shakespeare, not how well it remembers; 5 more plays (the test plays) stay unseen until the
+# end. The setting picks the preset: the smoke setting (CI) trains a tiny character-level GPT for
+# 100 steps; the book setting (a CPU) trains `shakespeare-char-cpu`, the 0.8M-parameter character
+# model of `make demo`, for its 2000 steps (a few minutes) and saves it in
+# `runs/shakespeare-char-cpu`, where chapters 08–10 find it; the full setting (a GPU) trains
+# `shakespeare-bpe-small` (BPE tokens, 11M parameters). `presets.prepare_data` loads the text,
+# builds the tokenizer and encodes both splits.
 
 # %%
 from llm_from_scratch.presets import get_preset, prepare_data
 
-preset = get_preset("tiny-char" if SMOKE else "shakespeare-bpe-small")
-if SMOKE:  # a little wider than tiny-char's default, still seconds on a CPU
+preset = get_preset({"smoke": "tiny-char", "book": "shakespeare-char-cpu", "full": "shakespeare-bpe-small"}[SETTING])
+if SETTING == "smoke":  # a little wider than tiny-char's default, still seconds on a CPU
     preset = dataclasses.replace(preset, model={**preset.model, "n_embd": 64, "block_size": 64})
 data = prepare_data(preset, progress=False)
 print(preset.name, "| tokenizer:", data.tokenizer_info["type"], "| vocabulary:", data.tokenizer.vocab_size)
@@ -159,6 +165,7 @@ assert torch.equal(batches(0)[0], x)  # a pure function of the index
 # \alpha_{\min} + \tfrac12(\alpha_{\max}-\alpha_{\min})\bigl(1+\cos\bigl(\pi\frac{s-W}{S-W}\bigr)\bigr) & W \le s \le S \end{cases}$$
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.optim import warmup_cosine
 from llm_from_scratch.train import TrainConfig, learning_rate
 
@@ -205,6 +212,7 @@ assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(whole, tiny.para
 # By hand: $g = (3, 4)$ has norm 5; clipped to $c = 1$ it becomes $(0.6, 0.8)$.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 w = nn.Parameter(torch.zeros(2))
 w.grad = torch.tensor([3.0, 4.0])
 norm = torch.nn.utils.clip_grad_norm_([w], max_norm=1.0)
@@ -235,7 +243,81 @@ device = select_device()
 print("here:", device, "->", select_precision(device))
 
 # %% [markdown]
-# ## 5. Train
+# ## 5. The loop, by hand
+#
+# Here is the whole of pretraining in one function: for each step, set the learning rate from the
+# schedule, take batch number `step`, run the model forward to get the loss, backpropagate, clip the
+# gradient's norm, take an AdamW step (weight decay on the weight matrices only: decaying biases and
+# LayerNorm gains toward zero only hurts), and now and then measure the loss on the validation plays.
+
+# %%
+from llm_from_scratch.gpt import GPT, GPTConfig
+from llm_from_scratch.lm_data import eval_batches
+from llm_from_scratch.train import TrainConfig, evaluate_lm, learning_rate
+
+
+def pretrain_by_hand(model: nn.Module, batches, config: TrainConfig, val=None, eval_every: int = 10):
+    """The pretraining loop: returns the training loss of every step and (step, validation loss) pairs."""
+    seed_everything(config.seed)  # the dropout masks: train() seeds the same way
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    vectors = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": config.weight_decay},
+                                   {"params": vectors, "weight_decay": 0.0}],
+                                  lr=config.lr, betas=config.betas, eps=config.eps, foreach=True)
+    losses, evals = [], []
+    model.train()
+    for step in range(config.max_steps):
+        lr = learning_rate(step, config)  # warmup, then the cosine
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = batches(step)  # batch number `step`: a pure function of the index
+        _, loss = model(x, targets=y)  # forward: mean next-token cross entropy
+        loss.backward()  # backward: the gradients land in p.grad
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()  # the AdamW update
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if val is not None and (step + 1) % eval_every == 0:
+            evals.append((step + 1, evaluate_lm(model, val)["loss"]))
+    return losses, evals
+
+
+# %% [markdown]
+# Run it for 30 steps, then run the package's `train()` on a copy of the same initial model with the
+# same configuration. (`eval_every=1` makes `train()` record every step's loss.) The two must agree
+# to the last bit: same batches, same schedule, same arithmetic.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from llm_from_scratch.train import train
+
+config = GPTConfig(vocab_size=preset.vocab_size(data.tokenizer.vocab_size), **preset.model)
+check = dataclasses.replace(preset.train, max_steps=30, warmup_steps=10, device="cpu", progress=False)
+torch.manual_seed(0)
+by_hand_model = GPT(config)
+package_model = GPT(config)
+package_model.load_state_dict(by_hand_model.state_dict())
+small_val = eval_batches(data.val, T, 8, max_batches=2)
+hand_losses, hand_evals = pretrain_by_hand(by_hand_model, batches, check, val=small_val, eval_every=10)
+package = train(package_model, batches, config=dataclasses.replace(check, eval_every=1))
+package_losses = [r["train_loss"] for r in package.history]
+print(f"{len(hand_losses)} steps; the losses by hand and by train() are identical:", hand_losses == package_losses)
+print("validation evaluations by hand, at steps:", [step for step, _ in hand_evals])
+print("final weights identical:", all(torch.equal(a, b) for a, b in
+                                      zip(by_hand_model.state_dict().values(), package_model.state_dict().values())))
+assert hand_losses == package_losses
+assert all(torch.equal(a, b) for a, b in zip(by_hand_model.state_dict().values(), package_model.state_dict().values()))
+
+# %% [markdown]
+# So `train()` is this loop. What it adds is everything a long run needs around it: checkpoints
+# written so that a crash never leaves a half-written file, and an exact resume (section 8);
+# mixed precision with a gradient scaler on a GPU; gradient accumulation (several micro-batches per
+# step); stopping with a clear message when the loss becomes NaN; `torch.compile`; and the same loop
+# across several GPUs (DDP or FSDP, chapter 12). From here on we use it.
+
+# %% [markdown]
+# ## 6. Train
 #
 # `train(model, batches, config=..., val_batches=..., out_dir=...)` runs the loop: for each step it
 # sets the learning rate, accumulates `grad_accum` micro-batches under autocast, stops if the loss
@@ -247,7 +329,6 @@ print("here:", device, "->", select_precision(device))
 # %%
 from llm_from_scratch.cli import sample_text
 
-config = GPTConfig(vocab_size=preset.vocab_size(data.tokenizer.vocab_size), **preset.model)
 torch.manual_seed(0)
 model = GPT(config)
 print(f"{model.num_parameters():,} parameters")
@@ -260,16 +341,18 @@ assert len(data.tokenizer.encode(before)) == 121 or preset.tokenizer == "bpe"
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from llm_from_scratch.lm_data import eval_batches
+import llm_from_scratch
 from llm_from_scratch.history import read_history
-from llm_from_scratch.train import train
 
 runs = Path(tempfile.mkdtemp(prefix="lfs07-"))
-train_config = dataclasses.replace(preset.train, max_steps=100 if SMOKE else preset.train.max_steps,
-                                   eval_every=25 if SMOKE else preset.train.eval_every, eval_at_start=True)
+# The book setting keeps its run where chapters 08-10 look for it (the repository's runs/ folder).
+RUN_DIR = (Path(llm_from_scratch.__file__).resolve().parents[1] / "runs" / preset.name if SETTING == "book"
+           else runs / "straight")
+train_config = dataclasses.replace(preset.train, max_steps=100 if SETTING == "smoke" else preset.train.max_steps,
+                                   eval_every=25 if SETTING == "smoke" else preset.train.eval_every, eval_at_start=True)
 val = eval_batches(data.val, T, train_config.batch_size, max_batches=preset.eval_batches)
 run_info = {"model": config.to_dict(), "tokenizer": data.tokenizer_info}
-result = train(model, batches, config=train_config, val_batches=val, out_dir=runs / "straight",
+result = train(model, batches, config=train_config, val_batches=val, out_dir=RUN_DIR,
                run_info=run_info, tokenizer=data.tokenizer)
 first, last = result.history[0], result.history[-1]
 print(f"step {last['step']}: train {last['train_loss']:.3f}, validation {last['val_loss']:.3f} "
@@ -282,8 +365,9 @@ assert last["val_loss"] < first["val_loss"] - 0.5
 # and the plot.
 
 # %%
-print(sorted(p.name for p in (runs / "straight").iterdir()))
-print("history keys:", sorted(read_history(runs / "straight")[-1]))
+# NBVAL_CHECK_OUTPUT
+print(sorted(p.name for p in RUN_DIR.iterdir()))
+print("history keys:", sorted(read_history(RUN_DIR)[-1]))
 
 # %%
 from IPython.display import display
@@ -297,49 +381,71 @@ display(plot_history(result.history, title="Train and validation loss fall toget
 # model has started to memorise, and more steps no longer help. (`train_loss` is the mean loss of
 # the steps since the previous evaluation; `val_loss` is measured on held-out plays.)
 #
-# ## 6. Perplexity and accuracy of the trained model
+# ## 7. Perplexity and accuracy of the trained model
+#
+# Perplexity $e^{\mathcal{L}}$ reads as "the model is as unsure as if it chose uniformly among this
+# many tokens": a uniform guess over the vocabulary has perplexity $V$. The final score is measured
+# on the **test plays**, which neither training nor the choice of settings has seen.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-m = evaluate_lm(model, eval_batches(data.val, T, 32, max_batches=20))
-print(f"validation: loss {m['loss']:.3f} nats/token, perplexity {m['perplexity']:.2f}, "
-      f"accuracy {m['accuracy']:.1%} over {m['tokens']:,} tokens")
-assert math.isclose(m["perplexity"], math.exp(m["loss"]))
-assert m["perplexity"] < config.vocab_size / 2  # far better than guessing uniformly
+from IPython.display import Markdown, display
+
+from llm_from_scratch.data import load_shakespeare, split_works
+from llm_from_scratch.presets import encode_texts
+
+test_tokens = encode_texts(data.tokenizer, [w.text for w in split_works(load_shakespeare(progress=False))["test"]])
+m_val = evaluate_lm(model, eval_batches(data.val, T, 32, max_batches=20))
+m_test = evaluate_lm(model, eval_batches(test_tokens, T, 32, max_batches=40))
+unit = "char" if preset.tokenizer == "char" else "token"
+display(Markdown(
+    f"After {last['step']:,} steps ({SETTING} setting, preset `{preset.name}`): on the **test plays** the loss is "
+    f"**{m_test['loss']:.3f} nats/{unit}**, a perplexity of **{m_test['perplexity']:.2f}** (a uniform guess: "
+    f"{config.vocab_size}) and next-{unit} accuracy {m_test['accuracy']:.1%}, over {m_test['tokens']:,} {unit}s; "
+    f"on the validation plays {m_val['loss']:.3f} nats/{unit}."))
+assert math.isclose(m_test["perplexity"], math.exp(m_test["loss"]))
+assert m_test["perplexity"] < config.vocab_size / 2  # far better than guessing uniformly
+if SETTING == "book":  # the make-demo level: below 1.9 nats per character on unseen plays
+    assert m_val["loss"] < 1.9 and m_test["loss"] < 1.95, (m_val, m_test)
 
 # %% [markdown]
-# A perplexity of a few means that the model, at every position, has narrowed the next token down
-# to a handful of candidates. Samples after training:
+# Samples after training:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-after = sample_text(model, data.tokenizer, "\n", max_new_tokens=200 if SMOKE else 500, temperature=0.8, seed=0)
+after = sample_text(model, data.tokenizer, "\n", max_new_tokens=200 if SETTING == "smoke" else 500, temperature=0.8, seed=0)
 print(after)
 
 # %% [markdown]
-# ## 7. Resuming from a checkpoint, exactly
+# ## 8. Resuming from a checkpoint, exactly
 #
 # A long run will be interrupted. The checkpoint holds everything the next step depends on: the
 # weights, Adam's moments, the learning-rate schedule's position (the step), every random
 # generator (dropout) and the position in the data (the next batch index). So training half the
-# steps, stopping, and resuming must give **the same weights** as training straight through. The
-# first half below uses the same schedule (`lr_decay_steps`) as the full run, stops halfway, then
-# a fresh model resumes from the checkpoint.
+# steps, stopping, and resuming must give **the same weights** as training straight through. Below,
+# a 100-step run goes straight through; a second run with the same schedule (`lr_decay_steps`) stops
+# halfway, and a fresh model resumes it from the checkpoint.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-half = dataclasses.replace(train_config, max_steps=train_config.max_steps // 2, lr_decay_steps=train_config.max_steps,
-                           progress=False)
+short = dataclasses.replace(train_config, max_steps=100, eval_every=50, eval_at_start=False, progress=False)
+small_val = eval_batches(data.val, T, 8, max_batches=2)
 torch.manual_seed(0)
-train(GPT(config), batches, config=half, val_batches=val, out_dir=runs / "resumed", run_info=run_info,
+straight = GPT(config)
+train(straight, batches, config=short, val_batches=small_val, out_dir=runs / "short", run_info=run_info,
+      tokenizer=data.tokenizer)
+half = dataclasses.replace(short, max_steps=50, lr_decay_steps=100)
+torch.manual_seed(0)
+train(GPT(config), batches, config=half, val_batches=small_val, out_dir=runs / "resumed", run_info=run_info,
       tokenizer=data.tokenizer)
 torch.manual_seed(123)  # a different initialisation: the checkpoint must overwrite all of it
 resumed = GPT(config)
-train(resumed, batches, config=dataclasses.replace(train_config, progress=False), val_batches=val,
-      out_dir=runs / "resumed", resume=True, run_info=run_info, tokenizer=data.tokenizer)
+train(resumed, batches, config=short, val_batches=small_val, out_dir=runs / "resumed", resume=True,
+      run_info=run_info, tokenizer=data.tokenizer)
 
 # %%
-same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed.state_dict().values()))
+# NBVAL_CHECK_OUTPUT
+same = all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()))
 print("resumed weights == straight-through weights:", same)
 assert same
 
@@ -363,7 +469,7 @@ from llm_from_scratch.checkpoint import CheckpointError
 
 bigger = {**config.to_dict(), "n_embd": config.n_embd * 2}
 try:
-    train(GPT(GPTConfig(**bigger)), batches, config=train_config, out_dir=runs / "straight", resume=True,
+    train(GPT(GPTConfig(**bigger)), batches, config=train_config, out_dir=runs / "short", resume=True,
           run_info={"model": bigger, "tokenizer": data.tokenizer_info})
 except CheckpointError as e:
     print("refused:", str(e).replace(str(runs), "RUNS"))

@@ -25,9 +25,9 @@
 
 # %%
 import os, sys
-if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
+if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import math
 import subprocess
@@ -38,8 +38,8 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from llm_from_scratch.utils import seed_everything
-SMOKE = os.environ.get("LFS_SMOKE") == "1"
+from llm_from_scratch.utils import current_setting, seed_everything
+SETTING = current_setting()  # "smoke" (CI), "book" (a CPU: the default) or "full" (a GPU)
 seed_everything(0)
 torch.set_num_threads(1)  # the models here are small: one thread is fastest
 
@@ -52,6 +52,7 @@ torch.set_num_threads(1)  # the models here are small: one thread is fastest
 # $6 \cdot 10^{-8}$ (its smallest subnormal, $2^{-24}$) becomes 0.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 for dtype in (torch.float32, torch.float16, torch.bfloat16):
     info = torch.finfo(dtype)
     print(f"{str(dtype):>15}: max {info.max:.4g}, smallest normal {info.tiny:.3g}, "
@@ -75,6 +76,7 @@ print("1 + 1e-3 in bf16:", torch.tensor(1 + 1e-3).bfloat16().item(), "  in fp16:
 # steps in a row, double it. By hand with $S = 2^{16}$:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 S = 2.0 ** 16
 g = 1e-8
 print("g in fp16:", torch.tensor(g).half().item())
@@ -87,6 +89,7 @@ assert torch.tensor(g).half().item() == 0 and abs(scaled.float().item() / S - g)
 # one with an overflow (skipped, and the scale halved).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 w = nn.Parameter(torch.ones(2))
 opt = torch.optim.SGD([w], lr=0.1)
 scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
@@ -107,6 +110,7 @@ assert scaler.get_scale() == 2.0 ** 15
 # inside `torch.autocast` run in 16 bits.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.device import Precision, precision_for_capability
 
 for gpu, cap in [("T4", (7, 5)), ("V100", (7, 0)), ("A100", (8, 0)), ("L4", (8, 9)), ("H100", (9, 0))]:
@@ -125,23 +129,72 @@ assert precision_for_capability(None) == "fp32"
 # GPUs, C++ on CPUs) that do several of these operations per trip to memory. The loop turns it on
 # with `TrainConfig(compile=True)` or `--compile`; the first step then takes a minute to compile,
 # and if compilation fails the loop warns and trains eager. (On a laptop CPU with a small model it
-# rarely pays, so it is off by default and not run here under the CI setting.)
+# rarely pays, so it is off by default in the loop.)
+#
+# **What changed from PyTorch 1.x.** PyTorch 1.x ran eagerly, one Python call and one kernel per
+# operation, with a dynamic graph rebuilt on every call; the way to a static graph was
+# `torch.jit.trace` (which records one path and silently ignores Python control flow) or
+# `torch.jit.script` (a subset of Python to rewrite your model in). PyTorch 2 keeps eager mode as the
+# default and adds `torch.compile`: TorchDynamo reads the Python bytecode as it runs, captures the
+# tensor operations into graphs, and at anything it cannot capture (a data-dependent `if`, a print)
+# makes a **graph break**: that piece runs in Python and capture resumes after it. So compile accepts
+# any model and optimises what it can; guards recompile when shapes or types change. TorchInductor
+# then writes the fused kernels. **`torch.export`** is the strict sibling: it must capture the whole
+# program as one graph, with no breaks and no Python left, for deployment without Python (a server
+# runtime, a phone, AOTInductor). `F.scaled_dot_product_attention` (section 4) is the other PyTorch 2
+# addition this course relies on.
+#
+# The book and full settings compile a small function and a small GPT on this machine and check
+# them against eager mode (compiling takes seconds to a minute on a CPU, with a C++ compiler); the
+# smoke setting (CI) skips it to stay under a minute.
 
 # %%
-if not SMOKE:  # compiling takes a while; the CI setting skips it
-    f = lambda x: F.gelu(x * 2 + 1).sum()
-    compiled = torch.compile(f)
+# NBVAL_IGNORE_OUTPUT
+import time
+
+from IPython.display import Markdown, display
+
+from llm_from_scratch.gpt import GPT, GPTConfig
+
+if SETTING != "smoke":
+    f = lambda x: F.gelu(x * 2 + 1).sum()  # noqa: E731
+    compiled_f = torch.compile(f)
     x = torch.randn(1000)
-    assert torch.allclose(compiled(x), f(x), rtol=1e-4)
-    print("compiled and eager agree")
+    assert torch.allclose(compiled_f(x), f(x), rtol=1e-4)
+    torch.manual_seed(0)
+    small_gpt = GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=4, n_embd=64)).eval()
+    compiled_gpt = torch.compile(small_gpt)
+    idx = torch.randint(0, 256, (4, 64))
+    start = time.perf_counter()
+    with torch.no_grad():
+        logits_compiled = compiled_gpt(idx)[0]  # the first call compiles
+    compile_s = time.perf_counter() - start
+    with torch.no_grad():
+        logits_eager = small_gpt(idx)[0]
+    assert torch.allclose(logits_compiled, logits_eager, atol=1e-4)
+    display(Markdown(f"Compiled and eager agree (a function, and a 2-layer GPT's logits); the first call "
+                     f"of the compiled GPT took **{compile_s:.1f} s**, almost all of it compiling."))
+else:
+    print("smoke setting: torch.compile skipped (it takes seconds to a minute); the book setting runs it")
+
+# %% [markdown]
+# `torch.export` on a small block: one graph, every operation listed, and the same output.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+block = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 4)).eval()
+example = torch.randn(2, 4)
+exported = torch.export.export(block, (example,))
+print([node.target for node in exported.graph.nodes if node.op == "call_function"])
+assert torch.allclose(exported.module()(example), block(example))
 
 # %% [markdown]
 # ## 4. Flash attention through SDPA
 #
 # Attention computes $\mathrm{softmax}(QK^\top/\sqrt{d_k} + M)\,V$ with the causal mask $M$. Written
 # out, it materialises the $T \times T$ score matrix for every head: for GPT-2 small at $T=1024$,
-# a batch of 16 and 12 heads, that is $16 \cdot 12 \cdot 1024^2$ numbers per layer, 402 MB in bf16,
-# written and read several times. **Flash attention** computes the same result tile by tile,
+# a batch of 16 and 12 heads, that is $16 \cdot 12 \cdot 1024^2$ numbers per layer (the cell below
+# works out the bytes in bf16), written and read several times. **Flash attention** computes the same result tile by tile,
 # keeping the running softmax statistics on chip, so the $T\times T$ matrix never reaches memory:
 # $O(T)$ memory instead of $O(T^2)$, and several times faster. PyTorch exposes it as
 # `F.scaled_dot_product_attention`, which picks flash attention when the GPU and dtype allow (our
@@ -149,6 +202,7 @@ if not SMOKE:  # compiling takes a while; the CI setting skips it
 # `..._sdpa_sm90_flash_fprop...` kernels). It is the same function as the formula:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 B, H, Tq, D = 2, 3, 8, 4
 q, k, v = (torch.randn(B, H, Tq, D) for _ in range(3))
 mask = torch.triu(torch.full((Tq, Tq), float("-inf")), diagonal=1)  # -inf above the diagonal
@@ -209,6 +263,7 @@ plt.show()
 # The gradients are the same (checkpointing only changes *when* activations are computed):
 
 # %%
+# NBVAL_CHECK_OUTPUT
 plain(idx, targets=idx)[1].backward()
 ckpt(idx, targets=idx)[1].backward()
 assert all(torch.allclose(a.grad, b.grad, atol=1e-6) for a, b in zip(plain.parameters(), ckpt.parameters()))
@@ -234,6 +289,7 @@ print("same gradients with and without checkpointing")
 # (`tests/test_distributed.py` checks it to $10^{-5}$):
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.distributed import micro_batch_index
 from llm_from_scratch.history import read_history
 
@@ -302,6 +358,7 @@ assert history[-1]["tokens_seen"] == 10 * 2 * 8 * 32
 # $T = 1024$) on an H100 (989 TFLOP/s dense bf16):
 
 # %%
+# NBVAL_CHECK_OUTPUT
 from llm_from_scratch.gpt import gpt_parameter_count
 from llm_from_scratch.scaling import H100_BF16_PEAK_FLOPS, flops_per_token, mfu
 
