@@ -1,6 +1,6 @@
 # The course's commands. Each target installs what it needs into .venv first.
 #   make demo       install the course, then run its main job (pretrain a small GPT on the CPU, sample)
-#   make test       install with the dev extras, then pytest over tests/ and nbval (lax) over chapters/,
+#   make test       install with the dev extras, then ruff (pyflakes), pytest over tests/ and nbval (lax) over chapters/,
 #                   all in the smoke setting
 #   make lab        install the `lab` extra (JupyterLab, widgets), then JupyterLab on chapters/
 #   make book       re-execute every chapter (NB=07_pretraining for one) in the book setting and write
@@ -14,7 +14,7 @@ BIN    := $(VENV)/bin
 # (Colab and GPU machines keep their own torch when it is >= 2.13, the lowest version tested.)
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: install install-dev install-lab demo test unit nbval lab book smoke notebooks bench clean
+.PHONY: install install-dev install-lab demo test lint unit nbval lab book smoke notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,11 @@ install-lab: $(VENV)/.installed-lab
 demo: install
 	$(BIN)/python -m llm_from_scratch demo --overwrite
 
-test: install-dev unit nbval
+test: install-dev lint unit nbval
+
+# pyflakes' checks (pyproject.toml [tool.ruff]): undefined names, unused imports
+lint: install-dev
+	$(BIN)/ruff check llm_from_scratch tests benchmarks tools chapters/src
 
 unit: install-dev
 	LFS_SETTING=smoke $(BIN)/python -m pytest tests -ra

@@ -8,9 +8,7 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from llm_from_scratch.attention import MultiHeadAttention
 from llm_from_scratch.generate import generate
 from llm_from_scratch.llama import (
     Llama,

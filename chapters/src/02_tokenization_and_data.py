@@ -24,7 +24,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-from-scratch/llm-from-scratch/blob/main/chapters/02_tokenization_and_data.ipynb)
 
 # %%
-import os, sys
+import sys
 if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
@@ -308,7 +308,6 @@ assert len(tok.encode(" that")) == 1 and tok.encode(" that") != tok.encode("that
 
 # %%
 import tempfile
-from pathlib import Path
 
 with tempfile.TemporaryDirectory() as tmp:
     vocab_path, merges_path = tok.save(tmp)

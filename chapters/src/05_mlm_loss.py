@@ -12,14 +12,12 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-from-scratch/llm-from-scratch/blob/main/chapters/05_mlm_loss.ipynb)
 
 # %%
-import os, sys
+import sys
 if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "git+https://github.com/llm-from-scratch/llm-from-scratch"], check=True)
 import math
-import re
-from collections import Counter
 
 import matplotlib.pyplot as plt
 import torch

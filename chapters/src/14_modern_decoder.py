@@ -27,7 +27,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-from-scratch/llm-from-scratch/blob/main/chapters/14_modern_decoder.ipynb)
 
 # %%
-import os, sys
+import sys
 if "google.colab" in sys.modules:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
@@ -50,7 +50,6 @@ if SETTING == "smoke":
 
 import transformers
 from transformers.models.llama import modeling_llama as hf_llama
-from transformers.models.qwen3 import modeling_qwen3 as hf_qwen3
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
 print("setting:", SETTING)
