@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["pretrain_small_gpt", "course_backbone"]
+__all__ = ["pretrain_small_gpt", "course_backbone", "chapter_backbone", "course_checkpoint_dir", "StopChapter"]
 
 
 def pretrain_small_gpt(works=None, steps: int = 150, n_layer: int = 2, n_head: int = 4, n_embd: int = 64,
@@ -49,8 +49,7 @@ def course_backbone(smoke: bool, checkpoint: str | Path | None = None, works=Non
         gpt, tok, _ = pretrain_small_gpt(works, steps=60, n_layer=2, n_head=4, n_embd=64, block_size=64,
                                          batch_size=16, lr=3e-3, progress=progress)
         return gpt, tok, "a 2-layer character GPT pretrained for 60 steps (CI size)"
-    root = Path(__file__).resolve().parents[1]
-    path = Path(checkpoint) if checkpoint is not None else root / "runs" / "shakespeare-char-cpu"
+    path = Path(checkpoint) if checkpoint is not None else course_checkpoint_dir()
     if (path / "config.json").exists():
         from llm_from_scratch.checkpoint import load_gpt_checkpoint
 
@@ -59,3 +58,33 @@ def course_backbone(smoke: bool, checkpoint: str | Path | None = None, works=Non
     gpt, tok, _ = pretrain_small_gpt(works, steps=3000, n_layer=6, n_head=6, n_embd=384, block_size=256,
                                      batch_size=64, lr=1e-3, progress=progress)
     return gpt, tok, "a 6-layer character GPT pretrained for 3000 steps (no checkpoint found)"
+
+
+class StopChapter(Exception):
+    """Stops a notebook with one line (IPython prints ``_render_traceback_`` instead of a traceback)."""
+
+    def _render_traceback_(self):
+        return [f"StopChapter: {self}"]
+
+
+def course_checkpoint_dir() -> Path:
+    """Where chapter 07 (book setting) and ``make demo`` save the course's pretrained GPT:
+    ``runs/shakespeare-char-cpu`` in the repository."""
+    return Path(__file__).resolve().parents[1] / "runs" / "shakespeare-char-cpu"
+
+
+def chapter_backbone(setting: str):
+    """The backbone of chapters 08-10 in ``setting`` (smoke / book / full): ``course_backbone``, with
+    chapter 07's checkpoint where it exists. Outside smoke and without it, a CPU stops the chapter with
+    one line (pretraining the larger fallback there would take hours: ``StopChapter``), and a GPU says
+    that it pretrains the fallback first, with a progress bar."""
+    import torch
+
+    path = course_checkpoint_dir()
+    if setting != "smoke" and not (path / "config.json").exists():
+        if not torch.cuda.is_available():
+            raise StopChapter(f"chapter 07's checkpoint {path} is missing: run chapter 07 first "
+                              "(or `make demo`), then this chapter")
+        print("No chapter 07 checkpoint: pretraining a 6-layer character GPT here first "
+              "(3000 steps; several minutes on a GPU)")
+    return course_backbone(setting == "smoke", checkpoint=path, progress=setting != "smoke")

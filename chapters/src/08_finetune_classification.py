@@ -93,26 +93,10 @@ print({k: round(v, 4) for k, v in baseline.items()})
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from pathlib import Path
+from llm_from_scratch.backbones import chapter_backbone
 
-import llm_from_scratch
-
-
-class StopChapter(Exception):
-    """Stops the notebook with one line (IPython prints _render_traceback_ instead of a traceback)."""
-
-    def _render_traceback_(self):
-        return [f"StopChapter: {self}"]
-
-
-CHECKPOINT = Path(llm_from_scratch.__file__).resolve().parents[1] / "runs" / "shakespeare-char-cpu"
-if SETTING != "smoke" and not (CHECKPOINT / "config.json").exists():
-    if not torch.cuda.is_available():
-        raise StopChapter(f"chapter 07's checkpoint {CHECKPOINT} is missing: run chapter 07 first "
-                          "(or `make demo`), then this chapter")
-    print("No chapter 07 checkpoint: pretraining a 6-layer character GPT here first "
-          "(3000 steps; several minutes on a GPU)")
-backbone, tokenizer, source = FT.course_backbone(SETTING == "smoke", checkpoint=CHECKPOINT, progress=SETTING != "smoke")
+# chapter 07's checkpoint (book, full), or a 2-layer GPT pretrained here in seconds (smoke)
+backbone, tokenizer, source = chapter_backbone(SETTING)
 print(source)
 print(f"{backbone.num_parameters():,} parameters; context {backbone.config.block_size} tokens; "
       f"vocabulary {tokenizer.vocab_size}")
