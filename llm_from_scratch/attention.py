@@ -383,22 +383,25 @@ class MultiHeadAttention(nn.Module):
         cache = (k, v)
         S = k.shape[2]
         n_rep = self.n_heads // self.n_kv_heads
-        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (B, n_heads, S, d_head)
+        # torch's kernel shares the key/value heads itself (enable_gqa, the same h // n_rep rule as
+        # repeat_kv) without copying them; the explicit path below repeats them by hand.
+        gqa = n_rep > 1
         need_weights = self.need_weights if need_weights is None else need_weights
         p = self.dropout if self.training else 0.0
 
         if need_weights:
             full_mask = self._build_mask(mask, B, T, S, q.device)
+            k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)  # (B, n_heads, S, d_head)
             y, weights = scaled_dot_product_attention(q, k, v, full_mask, dropout_p=p, training=self.training)
             self.last_attn_weights = weights.detach()
         elif mask is None and self.causal and T == S:
             # No padding and no cache: torch's own causal flag lets flash attention skip the
             # masked half of the matrix instead of reading a mask.
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, enable_gqa=gqa)
         elif mask is None and (T == 1 or not self.causal):
             # Nothing to hide: no mask, or one new query (cached decoding), which is the latest
             # position, so the causal mask would allow every key.
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, enable_gqa=gqa)
         else:
             full_mask = self._build_mask(mask, B, T, S, q.device)
             # Some kernels return NaN for a query with no key to attend to (e.g. a left-pad token
@@ -408,7 +411,7 @@ class MultiHeadAttention(nn.Module):
             allowed = full_mask if full_mask.dtype == torch.bool else full_mask > float("-inf")
             dead = ~allowed.any(dim=-1, keepdim=True)  # (..., T, 1)
             full_mask = (full_mask | dead) if full_mask.dtype == torch.bool else full_mask.masked_fill(dead, 0.0)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=full_mask, dropout_p=p)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=full_mask, dropout_p=p, enable_gqa=gqa)
             y = y.masked_fill(dead, 0.0)
 
         y = y.transpose(1, 2).reshape(B, T, self.n_heads * self.d_head)  # Concat(head_1, ..., head_h)
