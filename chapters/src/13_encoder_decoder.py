@@ -25,7 +25,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-from-scratch/llm-from-scratch/blob/main/chapters/13_encoder_decoder.ipynb)
 
 # %%
-import os, sys
+import sys
 if "google.colab" in sys.modules:  # Colab: install the course package; a no-op elsewhere
     import subprocess
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
@@ -36,7 +36,6 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from llm_from_scratch import metrics as M
