@@ -212,7 +212,7 @@ def test_baselines_on_the_test_plays(corpus_ready):
     test = S.spelling_pairs("test")
     src, ref = [p["folio"] for p in test], [p["modern"] for p in test]
     table = S.WordTable.fit(S.spelling_pairs("train"))
-    lo = lambda xs: [S.letters_only(x) for x in xs]  # noqa: E731
+    lo = lambda xs: [S.letters_only(x) for x in xs]
     copy_cer = M.character_error_rate(lo(src), lo(ref))
     table_cer = M.character_error_rate(lo(table.predict(src)), lo(ref))
     assert 0.0 < table_cer < copy_cer < 0.2
