@@ -42,7 +42,8 @@ generator = seed_everything(0)
 # ## A vocabulary to mask with
 #
 # BERT uses WordPiece subwords; we use chapter 02's byte-level BPE, trained here on the training
-# plays, with five special tokens first: `[PAD]` fills short sequences, `[CLS]` opens a sequence and
+# plays, with five special tokens after the learned ones (the last five ids, as GPT-2 puts its
+# `<|endoftext|>` last): `[PAD]` fills short sequences, `[CLS]` opens a sequence and
 # `[SEP]` closes it, `[MASK]` hides a token, and `[UNK]` stands for anything outside the vocabulary.
 # A byte-level BPE can spell any text from its 256 byte tokens, so `[UNK]` never appears (the cell
 # checks it); a word-level vocabulary would turn every rare word into `[UNK]` and ask the model to
@@ -79,7 +80,7 @@ unk_share = (stream == UNK).float().mean().item()
 print(f"{len(works)} plays, {len(stream):,} tokens, vocabulary of {len(itos)} "
       f"({len(itos) - 5} BPE tokens + 5 specials); held-out validation plays: {len(held_out):,} tokens")
 display(Markdown(f"Share of the text that became `[UNK]`: **{unk_share:.1%}**."))
-assert unk_share == 0 and (PAD, CLS, SEP, MASK, UNK) == (0, 1, 2, 3, 4)
+assert unk_share == 0 and (PAD, CLS, SEP, MASK, UNK) == tuple(range(len(itos) - 5, len(itos)))
 
 # %%
 sentence = "To be, or not to be, that is the question"
@@ -280,7 +281,7 @@ SEQ_LEN, BATCH, STEPS = SIZES["seq_len"], SIZES["batch"], SIZES["steps"]
 config = BertConfig(vocab_size=len(itos), hidden_size=SIZES["hidden"], num_hidden_layers=SIZES["layers"],
                     num_attention_heads=SIZES["heads"], intermediate_size=4 * SIZES["hidden"],
                     max_position_embeddings=SEQ_LEN, hidden_dropout_prob=SIZES["dropout"],
-                    attention_probs_dropout_prob=SIZES["dropout"])
+                    attention_probs_dropout_prob=SIZES["dropout"], pad_token_id=PAD)
 seed_everything(0)
 model = BertForMaskedLM(config).to(device)
 print(config)
@@ -428,12 +429,13 @@ for p_word, i in zip(top.values.tolist(), top.indices.tolist()):
 from llm_from_scratch.bert import BertModel
 
 small = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                   intermediate_size=16, max_position_embeddings=16)
+                   intermediate_size=16, max_position_embeddings=16, pad_token_id=0)
 torch.manual_seed(0)
 encoder = BertModel(small).eval()
-x = torch.tensor([[CLS, 7, 8, 9, SEP], [CLS, 10, 11, SEP, PAD]])
+pad, cls, sep = 0, 1, 2  # a toy vocabulary of 50 ids, with its own special ids
+x = torch.tensor([[cls, 7, 8, 9, sep], [cls, 10, 11, sep, pad]])
 with torch.no_grad():
-    h = encoder(x, attention_mask=(x != PAD).long())
+    h = encoder(x, attention_mask=(x != pad).long())
     pooled = encoder.pool(h)
     by_hand = torch.tanh(h[:, 0] @ encoder.pooler.weight.T + encoder.pooler.bias)
 print("sequence output:", tuple(h.shape), "| [CLS] vectors h[:, 0]:", tuple(h[:, 0].shape),
