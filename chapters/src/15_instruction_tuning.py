@@ -373,7 +373,7 @@ ax[1].plot([r["step"] for r in h], [r["val_chosen_reward"] for r in h], label="c
 ax[1].plot([r["step"] for r in h], [r["val_rejected_reward"] for r in h], label="rejected r_l")
 ax[1].plot([r["step"] for r in h], [r["val_margin"] for r in h], label="margin r_w − r_l")
 ax[1].set_xlabel("DPO step"); ax[1].set_ylabel("implicit reward (nats × β)")
-ax[1].set_title("the margin grows: rejected answers are pushed down"); ax[1].legend()
+ax[1].set_title("held-out pairs: implicit rewards; DPO raises the margin"); ax[1].legend()
 plt.tight_layout(); plt.show()
 assert h[0]["step"] == 0 and math.isclose(h[0]["val_loss"], math.log(2), rel_tol=1e-4)  # policy = reference
 assert all(math.isfinite(r["train_loss"]) for r in h[1:])
