@@ -24,7 +24,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/llm-from-scratch/llm-from-scratch/blob/main/chapters/15_instruction_tuning.ipynb)
 
 # %%
-import os, sys
+import sys
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:  # Colab: install the course package alone (Colab keeps its torch); a no-op elsewhere
     import subprocess
@@ -48,7 +48,7 @@ from llm_from_scratch import sft as S
 from llm_from_scratch.data import load_shakespeare
 from llm_from_scratch.generate import generate
 from llm_from_scratch.gpt import GPT, GPTConfig
-from llm_from_scratch.losses import IGNORE_INDEX, cross_entropy
+from llm_from_scratch.losses import IGNORE_INDEX
 from llm_from_scratch.presets import get_preset, prepare_data
 from llm_from_scratch.train import TrainConfig, eval_batches, evaluate_lm, lm_batches, load_gpt_checkpoint, train
 from llm_from_scratch.utils import current_setting, seed_everything
@@ -351,8 +351,8 @@ val_pairs = [p for p in I.encode_pairs(tokenizer, examples["validation"]) if max
 test_pairs = [p for p in I.encode_pairs(tokenizer, test) if max(len(p[0][0]), len(p[1][0])) <= block]
 reference = copy.deepcopy(sft_model).eval()
 policy = copy.deepcopy(sft_model)
-dpo_beta = 0.1
-dpo_steps = 20 if SMOKE else 300
+dpo_beta = 0.5
+dpo_steps = 20 if SMOKE else 200
 
 
 def dpo_eval(model):
@@ -373,7 +373,7 @@ ax[1].plot([r["step"] for r in h], [r["val_chosen_reward"] for r in h], label="c
 ax[1].plot([r["step"] for r in h], [r["val_rejected_reward"] for r in h], label="rejected r_l")
 ax[1].plot([r["step"] for r in h], [r["val_margin"] for r in h], label="margin r_w − r_l")
 ax[1].set_xlabel("DPO step"); ax[1].set_ylabel("implicit reward (nats × β)")
-ax[1].set_title("the margin grows: rejected answers are pushed down"); ax[1].legend()
+ax[1].set_title("held-out pairs: implicit rewards r_w, r_l and the margin"); ax[1].legend()
 plt.tight_layout(); plt.show()
 assert h[0]["step"] == 0 and math.isclose(h[0]["val_loss"], math.log(2), rel_tol=1e-4)  # policy = reference
 assert all(math.isfinite(r["train_loss"]) for r in h[1:])
