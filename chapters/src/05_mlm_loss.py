@@ -129,14 +129,16 @@ print("labels of the last draw:", labels[0].tolist())
 # %% [markdown]
 # `new<-old` marks a selected token: `[MASK]<-x` was hidden, `y<-x` (y ≠ x) was swapped for a random
 # token, and `x<-x` was selected but left alone. With a dozen ordinary tokens, 15% selects about two
-# per draw; `[CLS]` and `[SEP]` are never selected. The same rule on the ids 5…24 of a 100-token
-# vocabulary (1 = `[CLS]`, 2 = `[SEP]`, 3 = `[MASK]`), a draw you can check by hand against the labels:
+# per draw; `[CLS]` and `[SEP]` are never selected. The same rule on the ids 5…24 of a toy 100-token
+# vocabulary whose last five ids are the specials, as in ours (95 = `[PAD]`, 96 = `[CLS]`,
+# 97 = `[SEP]`, 98 = `[MASK]`, 99 = `[UNK]`), a draw you can check by hand against the labels:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-toy = torch.cat([torch.tensor([CLS]), torch.arange(5, 25), torch.tensor([SEP])])[None]
-toy_inputs, toy_labels = mask_tokens(toy, vocab_size=100, mask_token_id=MASK, special_token_ids=(CLS, SEP, UNK),
-                                     pad_token_id=PAD, generator=torch.Generator().manual_seed(0))
+T_PAD, T_CLS, T_SEP, T_MASK, T_UNK = range(95, 100)  # the toy vocabulary's special ids
+toy = torch.cat([torch.tensor([T_CLS]), torch.arange(5, 25), torch.tensor([T_SEP])])[None]
+toy_inputs, toy_labels = mask_tokens(toy, vocab_size=100, mask_token_id=T_MASK, special_token_ids=(T_CLS, T_SEP, T_UNK),
+                                     pad_token_id=T_PAD, generator=torch.Generator().manual_seed(0))
 print("input :", toy[0].tolist())
 print("masked:", toy_inputs[0].tolist())
 print("labels:", toy_labels[0].tolist())
@@ -165,7 +167,8 @@ for name, value in measured.items():
     print(f"{name:22s} measured {value:.3f}   expected {expected[name]:.3f}")
     assert abs(value - expected[name]) < 0.005  # within half a percentage point
 assert (labels[~eligible] == -100).all(), "a special token was selected"
-assert (inputs[selected & (inputs != MASK)] >= len(SPECIALS)).all(), "a random replacement drew a special token"
+assert not torch.isin(inputs[selected & (inputs != MASK)], torch.tensor([PAD, CLS, SEP, UNK])).any(), \
+    "a random replacement drew a special token"
 print("specials never selected, random replacements never special: True")
 
 fig, ax = plt.subplots(figsize=(7, 3))
@@ -288,7 +291,7 @@ print(config)
 print(f"{model.num_parameters():,} parameters")
 
 counts = torch.bincount(stream, minlength=len(itos)).float()
-counts[:len(SPECIALS)] = 0  # specials are never targets
+counts[[PAD, CLS, SEP, MASK, UNK]] = 0  # specials are never targets
 p = counts[counts > 0] / counts.sum()
 unigram_entropy = -(p * p.log()).sum().item()
 print(f"log V = {math.log(len(itos)):.3f}   unigram entropy H = {unigram_entropy:.3f}")
