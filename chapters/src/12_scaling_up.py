@@ -372,7 +372,7 @@ assert flops_per_token(N, L, H, d // H, T) == six_n + attention
 for tokens_per_s in (100_000, 478_413):
     print(f"{tokens_per_s:>7,} tokens/s -> {tokens_per_s * (six_n + attention) / 1e12:6.1f} TFLOP/s -> "
           f"MFU {mfu(tokens_per_s, six_n + attention, H100_BF16_PEAK_FLOPS):.1%}")
-assert round(mfu(478_413, six_n + attention), 3) == 0.414
+assert round(mfu(478_413, six_n + attention, H100_BF16_PEAK_FLOPS), 3) == 0.414
 
 # %% [markdown]
 # **Measured** (`benchmarks/gpu_mfu.py`, `benchmarks/RESULTS.md`, section "Training loop"): on one
