@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llm_from_scratch.exercises import EXERCISES, check, grade_namespace, load_hidden_tests
-from llm_from_scratch.exercises import specs_01_04 as S1, specs_05_08 as S5, specs_09_12 as S9
+from llm_from_scratch.exercises import specs_01_04 as S1, specs_05_08 as S5, specs_09_12 as S9, specs_13_15 as S13
 
 IDS = list(EXERCISES)
 
@@ -185,6 +185,127 @@ def _scaler_never_grows(grads, scale, growth_tracker, growth_factor=2.0, backoff
     return out if out[0] is None else (out[0], scale, growth_tracker + 1)
 
 
+def _cross_no_mask(x, memory, src_mask=None):  # padding attended
+    return S13.cross_attention(x, memory, None)
+
+
+def _cross_mask_after_softmax(x, memory, src_mask=None):  # padding zeroed after the softmax: rows no longer sum to 1
+    w = torch.softmax(x @ memory.transpose(-2, -1) / math.sqrt(x.shape[-1]), -1)
+    if src_mask is not None:
+        w = w * src_mask[:, None, :]
+    return w @ memory, w
+
+
+def _cross_no_scale(x, memory, src_mask=None):
+    s = x @ memory.transpose(-2, -1)
+    if src_mask is not None:
+        s = s.masked_fill(~src_mask[:, None, :], float("-inf"))
+    w = torch.softmax(s, -1)
+    return w @ memory, w
+
+
+def _hamming(a, b):  # position by position, plus the length difference: no insertions or deletions
+    return sum(x != y for x, y in zip(a, b)) + abs(len(a) - len(b))
+
+
+def _cer_mean_per_line(predictions, references):
+    from llm_from_scratch.metrics import edit_distance
+    return sum(edit_distance(p, r) / len(r) for p, r in zip(predictions, references)) / len(references)
+
+
+def _beam_per_prefix(scores, logp, beam_size):  # the best token of each prefix, not the best of all K·V
+    K, V = logp.shape
+    best, tok = (scores[:, None] + logp).max(-1)
+    order = best.argsort(descending=True)
+    idx = torch.arange(K)[order].repeat(beam_size)[:beam_size]
+    return (best[idx], idx, tok[idx])
+
+
+def _beam_ignores_prefix_scores(scores, logp, beam_size):
+    V = logp.shape[1]
+    live = torch.where(torch.isfinite(scores)[:, None], logp, torch.full_like(logp, float("-inf")))
+    top, idx = live.reshape(-1).topk(beam_size)
+    return scores[idx // V] + top, idx // V, idx % V
+
+
+def _rms_fp16_statistic(x, weight, eps=1e-6):  # squares in x's dtype: they overflow float16
+    return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def _rope_interleaved(x, positions, theta=10000.0):  # RoFormer's neighbour pairs (2i, 2i+1)
+    D = x.shape[-1]
+    ang = positions.float()[..., None] * theta ** (-torch.arange(0, D, 2).float() / D)
+    if positions.dim() == 2:
+        ang = ang[:, None]
+    cos, sin = ang.cos(), ang.sin()
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1).flatten(-2)
+
+
+def _rope_wrong_frequencies(x, positions, theta=10000.0):  # θᵢ = theta^(−i/D): the 2 of 2i/D forgotten
+    D = x.shape[-1]
+    angles = positions.float()[..., None] * theta ** (-torch.arange(D // 2).float() / D)
+    emb = torch.cat([angles, angles], -1)
+    if positions.dim() == 2:
+        emb = emb[:, None]
+    return x * emb.cos() + torch.cat([-x[..., D // 2:], x[..., : D // 2]], -1) * emb.sin()
+
+
+def _labels_everywhere(tokenizer, messages):
+    ids, _ = S13.encode_conversation(tokenizer, messages)
+    return ids, ids.clone()
+
+
+def _labels_without_end(tokenizer, messages):  # the model never learns to stop
+    ids, labels = S13.encode_conversation(tokenizer, messages)
+    return ids, labels.masked_fill(ids == tokenizer.vocab["<|end|>"], -100)
+
+
+def _labels_last_answer_only(tokenizer, messages):
+    ids, labels = S13.encode_conversation(tokenizer, messages)
+    kept = (labels != -100).nonzero().flatten().tolist()
+    ends = [i for i in kept if ids[i] == tokenizer.vocab["<|end|>"]]
+    if len(ends) > 1:
+        labels[: ends[-2] + 1] = -100
+    return ids, labels
+
+
+def _labels_whole_text(tokenizer, messages):  # the template encoded as one string: '<|end|>' typed becomes the token
+    from llm_from_scratch.sft import format_chat
+    ids = torch.tensor(tokenizer.encode(format_chat(messages), allowed_special="all"))
+    return ids, S13.encode_conversation(tokenizer, messages)[1]
+
+
+def _logps_unshifted(logits, labels):
+    keep = labels != -100
+    lp = torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    return (lp * keep).sum(-1)
+
+
+def _logps_mean(logits, labels):
+    keep = labels[:, 1:] != -100
+    return S13.sequence_logprobs(logits, labels) / keep.sum(-1)
+
+
+def _logps_unmasked(logits, labels):
+    lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, labels[:, 1:].clamp(min=0)[..., None])[..., 0]
+    return lp.sum(-1)
+
+
+def _dpo_beta_outside(pc, pr, rc, rr, beta=0.1):
+    margin = (pc - rc) - (pr - rr)
+    return beta * F.softplus(-margin).mean(), beta * (pc - rc), beta * (pr - rr)
+
+
+def _dpo_no_reference(pc, pr, rc, rr, beta=0.1):
+    return S13.dpo_loss(pc, pr, torch.zeros_like(rc), torch.zeros_like(rr), beta)
+
+
+def _dpo_naive_log_sigmoid(pc, pr, rc, rr, beta=0.1):
+    rw, rl = beta * (pc - rc), beta * (pr - rr)
+    return -torch.log(torch.sigmoid(rw - rl)).mean(), rw, rl
+
+
 MISTAKES = {
     "01.1": [lambda x, W, b: x @ W.T, lambda x, W, b: x @ W + b],  # no bias; no transpose
     "01.2": [lambda w, X, y: X.T @ (X @ w - y) / X.shape[0], lambda w, X, y: 2 * X.T @ (X @ w - y)],
@@ -228,15 +349,28 @@ MISTAKES = {
     "12.1": [lambda tps, N, L, H, Q, T, peak: tps * 6 * N / peak, lambda tps, N, L, H, Q, T, peak: tps * (2 * N + 12 * L * H * Q * T) / peak],
     "12.2": [_scaler_no_skip, _scaler_never_grows],
     "12.3": [lambda first, m, r, W: first + r * 3 + m, lambda first, m, r, W: first + m + r],
+    "13.1": [_cross_no_mask, _cross_mask_after_softmax, _cross_no_scale],
+    "13.2": [lambda p, r: sum(_hamming(a, b) for a, b in zip(p, r)) / sum(len(x) for x in r), _cer_mean_per_line,
+             lambda p, r: S13.character_error_rate(p, r) * sum(len(x) for x in r) / max(1, sum(len(x) for x in p))],
+    "13.3": [_beam_per_prefix, _beam_ignores_prefix_scores,
+             lambda s, lp, n: (lambda t, i: (t, i % lp.shape[1], i // lp.shape[1]))(*(s[:, None] + lp).reshape(-1).topk(n))],
+    "14.1": [_rms_fp16_statistic, lambda x, w, eps=1e-6: w * F.layer_norm(x.float(), x.shape[-1:], eps=eps).to(x.dtype),
+             lambda x, w, eps=1e-6: w * x / (x.float().pow(2).mean(-1, keepdim=True).sqrt() + eps).to(x.dtype)],
+    "14.2": [_rope_interleaved, _rope_wrong_frequencies,
+             lambda x, pos, theta=10000.0: S13.apply_rope(x, pos[0] if pos.dim() == 2 else pos, theta)],
+    "14.3": [lambda x, n: x.repeat(1, n, 1, 1)],  # the whole stack tiled: k0 k1 k0 k1
+    "15.1": [_labels_everywhere, _labels_without_end, _labels_last_answer_only, _labels_whole_text],
+    "15.2": [_logps_unshifted, _logps_mean, _logps_unmasked],
+    "15.3": [_dpo_beta_outside, _dpo_no_reference, _dpo_naive_log_sigmoid],
 }
 
 
-def test_every_chapter_01_to_12_has_at_least_three_exercises_and_every_one_a_mistake():
+def test_every_chapter_01_to_15_has_at_least_three_exercises_and_every_one_a_mistake():
     per_chapter = {}
     for ex in EXERCISES.values():
         per_chapter.setdefault(ex.id[:2], []).append(ex.id)
         assert ex.chapter[:2] == ex.id[:2] and ex.tests and ex.hint and ex.name in ex.signature
-    assert all(len(per_chapter.get(f"{c:02d}", [])) >= 3 for c in range(1, 13)), per_chapter
+    assert all(len(per_chapter.get(f"{c:02d}", [])) >= 3 for c in range(1, 16)), per_chapter
     assert set(MISTAKES) >= set(EXERCISES), f"no plausible mistake for {sorted(set(EXERCISES) - set(MISTAKES))}"
 
 
@@ -371,3 +505,36 @@ def test_solution_blocks_become_stubs_at_their_indentation():
     for broken in ("### BEGIN SOLUTION\nx = 1", "x = 1\n### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"):
         with pytest.raises(ValueError):
             strip_solutions(broken)
+
+
+def test_references_13_to_15_match_torch_and_hand_worked_ones():
+    g = torch.Generator().manual_seed(3)
+    x, mem = torch.randn(2, 3, 4, generator=g), torch.randn(2, 5, 4, generator=g)
+    keep = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    out, w = S13.cross_attention(x, mem, keep)
+    assert torch.allclose(out, F.scaled_dot_product_attention(x, mem, mem, attn_mask=keep[:, None, :]), atol=1e-6)
+    assert torch.equal(w[1, :, 2:], torch.zeros(3, 3)) and torch.allclose(w.sum(-1), torch.ones(2, 3))
+    # kitten -> sitting: 2 substitutions and 1 insertion; over 7 + 4 reference characters with "" -> "abcd" (4)
+    assert S13.character_error_rate(["kitten", ""], ["sitting", "abcd"]) == (3 + 4) / 11
+    scores, logp = S9.randn(5, 3), torch.log_softmax(S9.randn(6, 3, 7), -1)
+    every = sorted(((scores[k] + logp[k, v]).item(), k, v) for k in range(3) for v in range(7))[::-1][:4]
+    top, beam, tok = S13.beam_step(scores, logp, 4)
+    assert [(round(s, 5), k, v) for s, k, v in every] == [(round(s, 5), k, v) for s, k, v in zip(top.tolist(), beam.tolist(), tok.tolist())]
+    x, wt = torch.randn(3, 8, generator=g), torch.randn(8, generator=g)
+    assert torch.allclose(S13.rms_norm(x, wt, 1e-5), F.rms_norm(x, (8,), wt, 1e-5), atol=1e-6)
+    q, pos = torch.randn(1, 2, 5, 6, generator=g), torch.tensor([0, 3, 4, 9, 100])
+    z = torch.complex(q[..., :3], q[..., 3:]) * torch.polar(torch.ones(5, 3), pos[:, None] * 10000.0 ** (-torch.arange(0, 6, 2) / 6))
+    assert torch.allclose(S13.apply_rope(q, pos), torch.cat([z.real, z.imag], -1), atol=1e-5)
+    kv = torch.randn(2, 3, 4, 5, generator=g)
+    assert torch.equal(S13.repeat_kv(kv, 2), torch.stack([kv[:, h // 2] for h in range(6)], 1))
+    tok = S13.chat_tokenizer()
+    ids, labels = S13.encode_conversation(tok, S13._LONG)
+    assert tok.decode(labels[labels != -100].tolist()) == "Roderigo<|end|>Iago<|end|>"
+    assert tok.decode(ids.tolist()) == S13.sft.format_chat(S13._LONG)
+    logits, lab = S13._logprob_args(9, 2, 6, 5, [(2, 5), (1, 3)])
+    loop = [sum(torch.log_softmax(logits[b, t], -1)[lab[b, t + 1]].item() for t in range(5) if lab[b, t + 1] != -100)
+            for b in range(2)]
+    assert torch.allclose(S13.sequence_logprobs(logits, lab), torch.tensor(loop), atol=1e-5)
+    loss, rw, rl = S13.dpo_loss(torch.tensor([-3.0]), torch.tensor([-5.0]), torch.tensor([-4.0]), torch.tensor([-4.0]), 0.5)
+    # r_w = 0.5 (−3 + 4) = 0.5, r_l = 0.5 (−5 + 4) = −0.5: loss = −log σ(1) = log(1 + e^−1)
+    assert (rw.item(), rl.item()) == (0.5, -0.5) and math.isclose(loss.item(), math.log1p(math.exp(-1)), rel_tol=1e-6)

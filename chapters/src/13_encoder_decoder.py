@@ -418,10 +418,78 @@ print("Folio :", line["folio"]); print("model :", out_text); print("modern:", li
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Cross-attention by hand.** Change the decoder state of *seen* in section 4 so that it looks at
-#    *I* instead of *seene*, and check your new weights against `MultiHeadAttention(cross=True)`.
-# 2. **The memory mask.** Feed the model a batch where one source line is padded with 10 extra PAD tokens
-#    and the mask is left out (`src_mask=None`): how do the outputs change? Then pass the mask and show
-#    they equal the unpadded ones.
-# 3. **Exposure bias.** Compute the free-running CER separately for lines of length < 30 and > 60
-#    characters. Where does free running hurt more, and why?
+# Write each piece from this chapter, then run its cell: `check` compares it with `attention`, `metrics` and
+# `seq2seq` and prints one line per failed test, with a hint. A cell that still says `raise NotImplementedError`
+# prints "not attempted yet". Solutions: `chapters/solutions/13_encoder_decoder.ipynb`.
+
+# %%
+import math
+
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **13.1 Cross-attention with a source padding mask.** One head, with $W_Q = W_K = W_V = W_O = I$ as in
+# section 4: the queries are the decoder states `x` (B, T, d), the keys and values the encoder output
+# `memory` (B, S, d). `src_mask` (B, S) is True on real source tokens; a padded source position must get
+# weight 0 from every target position. Return `(out, weights)`: the weights (B, T, S) of
+# $\mathrm{softmax}(X M^\top/\sqrt{d} + \text{mask})$ and out $=$ weights $\cdot M$ (B, T, d).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def cross_attention(x, memory, src_mask=None):
+    ### BEGIN SOLUTION
+    scores = x @ memory.transpose(-2, -1) / math.sqrt(x.shape[-1])  # (B, T, S)
+    if src_mask is not None:
+        scores = scores.masked_fill(~src_mask[:, None, :], float("-inf"))  # padded keys: columns, for every query
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ memory, weights
+    ### END SOLUTION
+
+
+check("13.1", cross_attention)
+
+# %% [markdown]
+# **13.2 The character error rate.** Write the edit distance (the table $d_{i,j}$ of section 2, filled row
+# by row) and return the corpus rate $\text{CER} = \sum_n d(\hat y_n, y_n) / \sum_n |y_n|$ for two lists of
+# strings: the total of the distances over the total length of the references, not a mean of the lines' rates.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def character_error_rate(predictions, references):
+    ### BEGIN SOLUTION
+    def edit_distance(a, b):
+        prev = list(range(len(b) + 1))  # d[0][j] = j: j insertions turn "" into b[:j]
+        for i, ca in enumerate(a, 1):
+            cur = [i]  # d[i][0] = i deletions
+            for j, cb in enumerate(b, 1):
+                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+            prev = cur
+        return prev[-1]
+
+    total = sum(edit_distance(p, r) for p, r in zip(predictions, references))
+    return total / sum(len(r) for r in references)
+    ### END SOLUTION
+
+
+check("13.2", character_error_rate)
+
+# %% [markdown]
+# **13.3 One step of beam search.** `scores` (K,) holds the summed log-probabilities of the K live prefixes
+# ($-\infty$ for an empty beam), `logp` (K, V) the log-probabilities of every next token after each prefix.
+# Extending prefix $k$ by token $v$ scores `scores[k] + logp[k, v]`; keep the `beam_size` best of all
+# $K \cdot V$ extensions, best first. Return `(new_scores, beam, token)`, three tensors of shape (beam_size,):
+# the scores, which prefix each came from, and which token it added.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def beam_step(scores, logp, beam_size):
+    ### BEGIN SOLUTION
+    K, V = logp.shape
+    candidates = (scores[:, None] + logp).reshape(K * V)  # every prefix extended by every token
+    new_scores, flat = candidates.topk(beam_size)  # the best of all K·V at once
+    return new_scores, flat // V, flat % V
+    ### END SOLUTION
+
+
+check("13.3", beam_step)

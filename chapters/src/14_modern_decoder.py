@@ -659,12 +659,71 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# 1. **RMSNorm.** Write `rms_norm(x, weight, eps)` for x of shape (..., d) from the formula of
-#    section 2, without `torch.nn.RMSNorm`; it must equal `llm_from_scratch.llama.RMSNorm` with the
-#    same weight, in float32 and in float16 (compute the statistic in float32).
-# 2. **apply_rope.** Write `apply_rope(x, positions, theta)` for x (B, H, T, D) and positions (T,) or
-#    (B, T) in the rotate-half layout of section 3; check it on the hand-worked vector of 3.1 and on
-#    the offset property of 3.2.
-# 3. **repeat_kv.** Write `repeat_kv(x, n_rep)`: (B, K, S, D) -> (B, K·n_rep, S, D), each key/value
-#    head repeated `n_rep` times in a row, without `repeat_interleave`, and use it to run
-#    grouped-query attention with `F.scaled_dot_product_attention` (no `enable_gqa`).
+# Write each piece from this chapter, then run its cell: `check` compares it with `llama` and `attention`
+# and prints one line per failed test, with a hint. A cell that still says `raise NotImplementedError`
+# prints "not attempted yet". Solutions: `chapters/solutions/14_modern_decoder.ipynb`.
+
+# %%
+import torch
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **14.1 RMSNorm.** $\mathrm{RMSNorm}(x) = \gamma \odot x / \sqrt{\mathrm{mean}(x^2) + \varepsilon}$ over the
+# last dimension of x (..., d), with `weight` $= \gamma$ (d,), without `torch.nn.RMSNorm`. Compute the
+# statistic in float32 (the squares of float16 values above 256 overflow), cast the normalised x back to
+# x's dtype, then multiply by $\gamma$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def rms_norm(x, weight, eps=1e-6):
+    ### BEGIN SOLUTION
+    x32 = x.float()
+    normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * normed.to(x.dtype)
+    ### END SOLUTION
+
+
+check("14.1", rms_norm)
+
+# %% [markdown]
+# **14.2 Rotary position embeddings.** Rotate queries or keys x (B, H, T, D) by their positions (T,) or
+# (B, T) in the rotate-half layout of section 3: feature $i$ pairs with feature $i + D/2$, the pair turns
+# by the angle $m\theta_i$ with $\theta_i = \text{theta}^{-2i/D}$, so
+# $x' = x \cos(m\theta) + \mathrm{rotate\_half}(x) \sin(m\theta)$ with
+# $\mathrm{rotate\_half}(x_1, x_2) = (-x_2, x_1)$. Compute the angles in float32.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def apply_rope(x, positions, theta=10000.0):
+    ### BEGIN SOLUTION
+    D = x.shape[-1]
+    freqs = 1.0 / theta ** (torch.arange(0, D, 2, dtype=torch.float32) / D)  # θ_i, (D/2,)
+    angles = positions.float()[..., None] * freqs  # (T, D/2) or (B, T, D/2)
+    emb = torch.cat([angles, angles], dim=-1)  # features i and i + D/2 turn by the same angle
+    cos, sin = emb.cos(), emb.sin()
+    if positions.dim() == 2:
+        cos, sin = cos[:, None], sin[:, None]  # (B, 1, T, D): every head alike
+    rotated = torch.cat([-x[..., D // 2:], x[..., : D // 2]], dim=-1)  # rotate_half
+    return x * cos + rotated * sin
+    ### END SOLUTION
+
+
+check("14.2", apply_rope)
+
+# %% [markdown]
+# **14.3 Sharing key/value heads.** Grouped-query attention has H query heads and K = H / n_rep key/value
+# heads; query head $h$ reads key/value head $h \,/\!/\, n_{rep}$. Write `repeat_kv(x, n_rep)`:
+# (B, K, S, D) -> (B, K·n_rep, S, D), each head repeated `n_rep` times in a row (k0 k0 k1 k1, not
+# k0 k1 k0 k1), without `repeat_interleave`. With it, `F.scaled_dot_product_attention(q, repeat_kv(k, n_rep),
+# repeat_kv(v, n_rep))` is grouped-query attention.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def repeat_kv(x, n_rep):
+    ### BEGIN SOLUTION
+    B, K, S, D = x.shape
+    return x[:, :, None].expand(B, K, n_rep, S, D).reshape(B, K * n_rep, S, D)  # a view, then one copy
+    ### END SOLUTION
+
+
+check("14.3", repeat_kv)

@@ -446,16 +446,6 @@ else:
     print("skipped: the full setting needs Colab (a GPU and the internet); the setting here is", SETTING)
 
 # %% [markdown]
-# ## Exercises
-#
-# 1. **Mask the system prompt too, or not.** Write `labels_for(tokenizer, messages, learn_roles)` that
-#    labels the content and `<|end|>` of every turn whose role is in `learn_roles`; with
-#    `{"assistant"}` it must equal `sft.encode_conversation`'s labels.
-# 2. **DPO's gradient by hand.** For the two pairs of section 7, compute $\partial L/\partial \log\pi(y_w|x)$
-#    from the closed form $-\beta\,\sigma(-\beta\Delta)/N$ and check it against autograd on `dpo.dpo_loss`.
-# 3. **A new task.** Add a task "who speaks the *last* line?" to the corpus tasks with a plausible rejected
-#    answer, and check with the prior baseline that its answer cannot be guessed from the play alone.
-#
 # ## What to try
 #
 # - Train SFT on the labels of *every* token (no masking) and compare exact match and format: the model
@@ -464,3 +454,83 @@ else:
 #   one keeps it close (watch the preference accuracy).
 # - Apply LoRA (`lora.apply_lora`) to the SFT and the DPO runs and compare with full fine-tuning.
 # - Look at the `which_play` answers: can SFT teach knowledge the base model never saw?
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each piece from this chapter, then run its cell: `check` compares it with `sft` and `dpo` and prints
+# one line per failed test, with a hint. A cell that still says `raise NotImplementedError` prints
+# "not attempted yet". Solutions: `chapters/solutions/15_instruction_tuning.ipynb`.
+
+# %%
+import torch
+import torch.nn.functional as F
+from llm_from_scratch.exercises import check
+
+# %% [markdown]
+# **15.1 The chat template and the SFT labels.** Encode a conversation (a list of `{"role", "content"}`
+# dicts) in the template of section 2 and build its labels (section 3). Each turn is five pieces, each
+# encoded on its own: the role's marker token (`tokenizer.vocab["<|user|>"]`, ...), a newline, the content
+# (`tokenizer.encode(content, allowed_special="none")`: a typed `<|end|>` stays text), the `<|end|>` token, a
+# newline. The labels equal the ids on an assistant's content and its `<|end|>` and are -100 everywhere
+# else. Return `(input_ids, labels)`, two 1-D LongTensors. (`check` passes a small tokenizer with the chat
+# tokens.)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def encode_conversation(tokenizer, messages):
+    ### BEGIN SOLUTION
+    newline = tokenizer.encode("\n", allowed_special="none")
+    end = [tokenizer.vocab["<|end|>"]]
+    ids, labels = [], []
+    for m in messages:
+        marker = [tokenizer.vocab[f"<|{m['role']}|>"]]
+        content = tokenizer.encode(m["content"], allowed_special="none")
+        learn = m["role"] == "assistant"
+        for piece, learned in [(marker, False), (newline, False), (content, learn), (end, learn), (newline, False)]:
+            ids += piece
+            labels += piece if learned else [-100] * len(piece)
+    return torch.tensor(ids), torch.tensor(labels)
+    ### END SOLUTION
+
+
+check("15.1", encode_conversation)
+
+# %% [markdown]
+# **15.2 The log-probability of an answer.** DPO compares whole answers: $\log \pi(y \mid x)$ is the sum of
+# the log-probabilities of the answer's tokens. Given logits (B, T, V) and aligned labels (B, T) (-100 off
+# the answer), return (B,): $\sum_t \log\mathrm{softmax}(\text{logits}_t)[\text{labels}_{t+1}]$ over the $t$
+# whose label $t + 1$ is kept (the logits at position $t$ score the token at $t + 1$).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def sequence_logprobs(logits, labels):
+    ### BEGIN SOLUTION
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # position t scores token t + 1
+    target = labels[:, 1:]
+    keep = target != -100
+    picked = logp.gather(-1, target.clamp(min=0)[..., None])[..., 0]  # clamp: -100 is no index
+    return (picked * keep).sum(-1)
+    ### END SOLUTION
+
+
+check("15.2", sequence_logprobs)
+
+# %% [markdown]
+# **15.3 The DPO loss and its rewards.** From the four (N,) log-probabilities of section 7, return
+# `(loss, chosen_rewards, rejected_rewards)` with $r_w = \beta(\log\pi(y_w|x) - \log\pi_{ref}(y_w|x))$,
+# $r_l$ likewise, and $L = \mathrm{mean}(-\log\sigma(r_w - r_l))$. Compute $-\log\sigma(z)$ as
+# $\mathrm{softplus}(-z)$: for a margin of hundreds of nats, $\sigma(z)$ rounds to 0 and its log is $-\infty$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=0.1):
+    ### BEGIN SOLUTION
+    chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps)
+    rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps)
+    loss = F.softplus(rejected_rewards - chosen_rewards).mean()  # −log σ(r_w − r_l)
+    return loss, chosen_rewards.detach(), rejected_rewards.detach()
+    ### END SOLUTION
+
+
+check("15.3", dpo_loss)
