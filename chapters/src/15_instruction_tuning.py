@@ -147,6 +147,18 @@ assert tokenizer.encode("say <|end|>", allowed_special="none") == base_tokenizer
 assert base.config.vocab_size % preset.pad_vocab_to == 0
 
 # %% [markdown]
+# The template is plain text around each message. At answer time the conversation ends with the
+# assistant's opening marker (`add_generation_prompt=True`), so the model's next tokens are its answer:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+asked = [{"role": "user", "content": "Who speaks the second line?"}]
+answered = asked + [{"role": "assistant", "content": "Roderigo"}]
+print(repr(S.format_chat(answered)))
+print(repr(S.format_chat(asked, add_generation_prompt=True)))
+assert S.format_chat(answered).startswith(S.format_chat(asked, add_generation_prompt=True))
+
+# %% [markdown]
 # ## 3. What the model sees: tokens and labels
 #
 # `encode_conversation` returns two sequences of the same length: the token ids, and the **labels**.
