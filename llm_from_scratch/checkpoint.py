@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors import safe_open
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
@@ -315,12 +314,23 @@ def _state_from(path: Path, map_location) -> dict:
     return state
 
 
+def _safetensors_metadata(data: bytes) -> dict:
+    """The ``__metadata__`` of safetensors bytes: 8 bytes (little-endian) giving the header's length N,
+    then N bytes of JSON holding it (the format's specification)."""
+    n = int.from_bytes(data[:8], "little")
+    if len(data) < 8 or n > len(data) - 8:
+        raise ValueError("the header is longer than the file")
+    header = json.loads(data[8:8 + n])
+    return header.get("__metadata__", {}) if isinstance(header, dict) else {}
+
+
 def _weights_from(path: Path, device) -> tuple[dict[str, torch.Tensor], dict]:
     try:
+        # One read of the file, then everything from those bytes: a save may rename the file away
+        # right after it was opened, so opening it a second time (for the metadata) could fail.
         data = path.read_bytes()
         tensors = safetensors_load(data)
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
+        metadata = _safetensors_metadata(data)
         aliases = json.loads(metadata.get("aliases", "{}"))
     except FileNotFoundError:
         raise

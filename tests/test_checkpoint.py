@@ -342,3 +342,16 @@ def test_a_reader_during_many_saves_always_gets_one_whole_save(tmp_path):
     assert writer.exitcode == 0  # the writer never failed either
     assert ckpt.load_state(directory)["step"] == 60
     assert loads > 5 and len(steps) > 2, (loads, steps)  # the reader really ran during the saves
+
+
+def test_weights_metadata_read_from_the_bytes_equals_safetensors(tmp_path):
+    """The reader takes the metadata from the bytes it read once (a save may rename the file away right
+    after): it must be what safetensors' own reader gives."""
+    from safetensors import safe_open
+
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    ckpt.save_checkpoint(tmp_path / "run", weights=model, config={"model": model.config.to_dict()}, state={})
+    _, metadata = ckpt.load_weights(tmp_path / "run")
+    with safe_open(str(tmp_path / "run" / ckpt.MODEL_FILE), framework="pt") as f:
+        assert metadata == f.metadata()
+    assert metadata["format"] == ckpt.FORMAT and len(metadata["checkpoint_id"]) == 32

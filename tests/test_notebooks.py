@@ -116,8 +116,9 @@ def test_smoke_build_never_writes_over_the_committed_outputs(capsys):
 def test_build_defaults_book_in_place_and_smoke_to_scratch(monkeypatch, tmp_path):
     tool = _build_notebooks_tool()
     written = []
-    monkeypatch.setattr(tool, "build", lambda src, execute, timeout, setting, out_dir: written.append(
-        (src.stem, setting, out_dir)) or 0.0)
+    solutions = []
+    monkeypatch.setattr(tool, "build", lambda src, execute, timeout, setting, out_dir, **kw: (
+        (solutions if kw.get("solutions") else written).append((src.stem, setting, out_dir)) or 0.0))
     assert tool.main(["--setting", "smoke", "00_setup"]) == 0
     assert tool.main(["--setting", "book", "00_setup"]) == 0
     monkeypatch.setenv("LFS_SETTING", "smoke")
@@ -126,6 +127,10 @@ def test_build_defaults_book_in_place_and_smoke_to_scratch(monkeypatch, tmp_path
     assert written == [("00_setup", "smoke", (ROOT / "build" / "smoke").resolve()),
                        ("00_setup", "book", (ROOT / "chapters").resolve()),
                        ("00_setup", "smoke", (ROOT / "build" / "smoke").resolve())]
+    # beside each chapter, its solutions notebook: always the smoke setting, in solutions/ of the same folder
+    assert solutions == [("00_setup", "smoke", (ROOT / "build" / "smoke" / "solutions").resolve()),
+                         ("00_setup", "smoke", (ROOT / "chapters" / "solutions").resolve()),
+                         ("00_setup", "smoke", (ROOT / "build" / "smoke" / "solutions").resolve())]
     written.clear()
     assert tool.main(["--setting", "book", "08_finetune_classification", "07_pretraining", "00_setup"]) == 0
     assert [w[0] for w in written] == ["07_pretraining", "00_setup", "08_finetune_classification"]  # 07 first
