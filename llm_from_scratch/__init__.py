@@ -18,7 +18,12 @@ One module per idea; each chapter in ``chapters/`` teaches one or two of them:
 - ``heads``, ``encoding``, ``finetune``, ``backbones``  task heads and pooling, examples as batches,
   freezing / LoRA / the fine-tuning procedure, the pretrained GPT the chapters start from (08-10)
 - ``losses``, ``crf``, ``lora``, ``metrics``  task losses, the CRF, LoRA, the scores (chapters 08-10)
-- ``cli``        the command line (``python -m llm_from_scratch``)
+- ``seq2seq``, ``spelling``  the encoder-decoder, greedy and beam search; First Folio -> modern spelling pairs (chapter 13)
+- ``llama``      RMSNorm, RoPE, SwiGLU, grouped-query attention; Llama and Qwen3 weights (chapter 14)
+- ``sft``, ``dpo``, ``instruct_data``  chat template and loss masking, DPO, instructions from the corpus (chapter 15)
+- ``exercises``  the chapters' exercises and their checks; ``grade`` grades submitted notebooks (instructors)
+- ``cli``, ``runs``  the command line (``python -m llm_from_scratch``) and its pretrain command
+- ``utils``      seeding and the setting a chapter runs in (smoke / book / full)
 
 Modules are imported on demand (``from llm_from_scratch.attention import ...``)
 so that ``import llm_from_scratch`` stays cheap.
