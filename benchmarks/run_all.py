@@ -145,9 +145,10 @@ def header(names: list[str]) -> str:
         "process (user + sys, every thread). Where a benchmark claims that two sides compute the same thing "
         "(merges, ids, logits, tokens, parameters), the script asserts it before it prints a number.",
         "",
-        "The machine is a 2-core CI container shared with other jobs (about 7 at once when these runs were "
-        "made), so absolute times are inflated and vary between runs; the ratios are within-run and "
-        "interleaved, so contention hits both sides alike, and the CPU-time ratio is the steadier one. The "
+        "The machine is a 2-core CI container that other jobs may share (each raw output starts with the "
+        "load average when its run began), so absolute times can be inflated and vary between runs; the "
+        "ratios are within-run and interleaved, so contention hits both sides alike, and the CPU-time ratio "
+        "is the steadier one. The "
         "runs use small settings (shown in each command) and, where torch runs, one torch thread; the "
         "scripts' defaults are larger. Single wall-time ratios moved visibly between two regenerations "
         "a few minutes apart on this machine: read a ratio together with the IQRs in the raw output, "
