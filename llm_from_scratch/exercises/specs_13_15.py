@@ -6,9 +6,8 @@ from functools import cache
 
 import torch
 
-from llm_from_scratch import dpo, llama, metrics, sft
+from llm_from_scratch import attention, dpo, llama, metrics, sft
 from llm_from_scratch.attention import MultiHeadAttention
-from llm_from_scratch.attention import repeat_kv as _package_repeat_kv
 from llm_from_scratch.exercises.core import Exercise, Mismatch, expect_close, generator, randn, same_as_reference
 from llm_from_scratch.tokenizer import BPETokenizer
 
@@ -100,7 +99,7 @@ def apply_rope(x, positions, theta=10000.0):
 def repeat_kv(x, n_rep):
     """(B, K, S, D) -> (B, K·n_rep, S, D), each key/value head n_rep times in a row: query head h reads
     key/value head h // n_rep (attention.repeat_kv)."""
-    return _package_repeat_kv(x, n_rep)
+    return attention.repeat_kv(x, n_rep)
 
 
 # ---------------------------------------------------------------------------------------------- 15
