@@ -185,8 +185,8 @@ for a, b, c, d in zip(theta[1:], ours_ref, ours_vec, theirs):
 # %% [markdown]
 # Here is the package's per-parameter step: the equations above, line for line. (The default,
 # `foreach=True`, does the same arithmetic with `torch._foreach_*` on whole lists of tensors at
-# once; on GPT-2's 124M parameters it runs as fast as PyTorch's own AdamW, see
-# `benchmarks/RESULTS.md`.)
+# once; on parameters of GPT-2 small's shapes it runs as fast as PyTorch's own AdamW, see
+# `benchmarks/RESULTS.md`, "Adam/AdamW step".)
 
 # %%
 print(inspect.getsource(Adam._step_reference))

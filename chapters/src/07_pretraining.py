@@ -453,8 +453,8 @@ assert same
 # The checkpoint is also what the command line reads:
 #
 # ```bash
-# python -m llm_from_scratch pretrain --preset shakespeare-char-cpu        # ~4 minutes on 2 CPU cores
-# python -m llm_from_scratch pretrain --preset shakespeare-char-cpu --resume --max-steps 3000
+# python -m llm_from_scratch pretrain --preset shakespeare-char-cpu --overwrite   # minutes on 2 CPU cores
+# python -m llm_from_scratch pretrain --preset shakespeare-char-cpu --resume --extend-to 3000
 # python -m llm_from_scratch sample --checkpoint runs/shakespeare-char-cpu --prompt "ROMEO:"
 # python -m llm_from_scratch eval --checkpoint runs/shakespeare-char-cpu
 # ```
@@ -481,8 +481,8 @@ except CheckpointError as e:
 #    spike early? Does gradient clipping (`grad_clip=1.0` vs `None`) save the run?
 # 2. Halve `batch_size` and set `grad_accum=2`: the curves should match the original run (the same
 #    data per step), at lower memory and a little more time.
-# 3. Run `python -m llm_from_scratch pretrain --preset shakespeare-char-cpu` (about 4 minutes on
-#    a laptop) and watch the validation loss fall below 1.9 nats per character; then sample from it
+# 3. Run `python -m llm_from_scratch pretrain --preset shakespeare-char-cpu` (minutes on a
+#    laptop) and watch the validation loss fall below 1.9 nats per character; then sample from it
 #    with different temperatures (`--temperature 0.5`, `1.2`) and see what changes.
 
 # %% [markdown]

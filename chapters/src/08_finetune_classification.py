@@ -314,8 +314,8 @@ print("LoRA layers left after merging:", sum(isinstance(m, LoRALinear) for m in 
 # test plays. Fresh parameters (the head, LoRA's matrices) take a larger learning rate (2e-3) than
 # pretrained ones (3e-4). One change from section 6: `finetune_task` pools a GPT by the **mean** over the
 # passage's real tokens (`FinetuneConfig.pooling`, "mean" by default on a GPT). A character GPT's last
-# state is mostly about the next character; on a CPU-size backbone the mean carried the genre better
-# than the last token (`benchmarks/RESULTS.md`, "Fine-tuning", has those runs).
+# state is mostly about the next character, while the mean keeps something of every character of
+# the passage (exercise 3 of "What to try" compares the two).
 # Times and scores vary by machine, so nbval does not compare this cell.
 #
 # Two constant answers frame the table. The **majority class** is the class most frequent in the

@@ -375,11 +375,11 @@ for tokens_per_s in (100_000, 478_413):
 assert round(mfu(478_413, six_n + attention, H100_BF16_PEAK_FLOPS), 3) == 0.414
 
 # %% [markdown]
-# **Measured** (`benchmarks/gpu_mfu.py`, `benchmarks/RESULTS.md`, section "Training loop"): on one
+# **Measured** (`benchmarks/gpu_mfu.py`, `benchmarks/RESULTS.md`, section "GPU: `gpt2-124m`"): on one
 # NVIDIA H100 80GB HBM3 with this course's `train()` (bf16 autocast, `torch.compile`, fused AdamW,
 # flash attention through SDPA, 8 micro-batches of 64 × 1024 tokens per step), GPT-2 small trained
 # at **478,413 tokens/s, 41.4% MFU** (40.4% with micro-batches of 32, the `gpt2-124m` preset's
-# default, 38.2% with 16).
+# default).
 #
 # How to read it:
 #
