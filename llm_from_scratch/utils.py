@@ -46,11 +46,6 @@ def current_setting(environ=None) -> str:
     return "full" if torch.cuda.is_available() else "book"
 
 
-def is_smoke() -> bool:
-    """True under the CI setting (``current_setting() == "smoke"``)."""
-    return current_setting() == "smoke"
-
-
 def seed_everything(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and every GPU); return a torch.Generator seeded the same.
 
