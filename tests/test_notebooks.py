@@ -119,6 +119,8 @@ def test_build_defaults_book_in_place_and_smoke_to_scratch(monkeypatch, tmp_path
     solutions = []
     monkeypatch.setattr(tool, "build", lambda src, execute, timeout, setting, out_dir, **kw: (
         (solutions if kw.get("solutions") else written).append((src.stem, setting, out_dir)) or 0.0))
+    zh = []
+    monkeypatch.setattr(tool, "write_zh", lambda stem, out_dir: zh.append((stem, out_dir)))
     assert tool.main(["--setting", "smoke", "00_setup"]) == 0
     assert tool.main(["--setting", "book", "00_setup"]) == 0
     monkeypatch.setenv("LFS_SETTING", "smoke")
@@ -131,6 +133,8 @@ def test_build_defaults_book_in_place_and_smoke_to_scratch(monkeypatch, tmp_path
     assert solutions == [("00_setup", "smoke", (ROOT / "build" / "smoke" / "solutions").resolve()),
                          ("00_setup", "smoke", (ROOT / "chapters" / "solutions").resolve()),
                          ("00_setup", "smoke", (ROOT / "build" / "smoke" / "solutions").resolve())]
+    # and its Chinese twin, from the notebooks just written to the same folder
+    assert zh == [(w[0], w[2]) for w in written]
     written.clear()
     assert tool.main(["--setting", "book", "08_finetune_classification", "07_pretraining", "00_setup"]) == 0
     assert [w[0] for w in written] == ["07_pretraining", "00_setup", "08_finetune_classification"]  # 07 first

@@ -12,6 +12,10 @@ writes there by default. A smoke or full build goes to a scratch folder (``build
 ``--out-dir``) and never over the committed outputs. Each executed notebook records under
 ``metadata["llm_from_scratch"]`` its setting, the package version, the machine and the seconds it took.
 
+After each chapter, its Simplified Chinese twin (and its solutions notebook's) is written to
+``<out-dir>/zh/`` from the notebook just built and the translations in chapters/src/zh/
+(tools/zh_edition.py): the same code and outputs, not executed a second time.
+
 Every chapter's Colab badge (cell 1) and setup cell (cell 2) are written from the repository address
 in pyproject.toml's ``[project.urls]`` (``Repository``), the one place it is defined.
 """
@@ -138,6 +142,24 @@ def build(src: Path, execute: bool, timeout: int, setting: str = "book", out_dir
     return elapsed
 
 
+def write_zh(stem: str, out_dir: Path) -> None:
+    """The Chinese twins (``<out_dir>/zh/``) of the chapter and solutions notebook just written to
+    ``out_dir``: their markdown and comments from chapters/src/zh/, their code and outputs unchanged
+    (tools/zh_edition.py). A missing translation is reported, not fatal: tests/test_zh_edition.py fails on it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zh_edition", Path(__file__).with_name("zh_edition.py"))
+    zh = importlib.util.module_from_spec(spec)
+    sys.modules["zh_edition"] = zh  # its dataclass looks its module up there
+    spec.loader.exec_module(zh)
+    try:
+        for path in zh.build_zh(stem, chapters=out_dir):
+            print(f"zh/{path.relative_to(out_dir / 'zh')} -> {_shown(path)}")
+    except zh.MissingTranslation as e:
+        print(f"zh/{stem}: not written, {e} (python tools/zh_edition.py skeleton {stem}, then translate)",
+              file=sys.stderr)
+
+
 def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
@@ -183,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                         out_dir=out_dir / "solutions", solutions=True)
             if sol is not None:
                 print(f"solutions/{src.stem}: {sol:.1f} s (smoke) -> {_shown(out_dir / 'solutions' / (src.stem + '.ipynb'))}")
+        if not args.no_execute:
+            write_zh(src.stem, out_dir)
     return 0
 
 
