@@ -156,11 +156,13 @@ def score(outputs: Sequence[tuple[str, bool]], examples: Sequence[InstructExampl
 
 @torch.no_grad()
 def generate_answers(model, tokenizer, examples: Sequence[InstructExample],
-                     max_new_tokens: int = 8) -> list[tuple[str, bool]]:
+                     max_new_tokens: int = 16) -> list[tuple[str, bool]]:
     """Greedy answers: (the text before ``<|end|>``, whether ``<|end|>`` came) per example.
 
     Generation stops at ``<|end|>``, so nothing follows it; an answer that runs to
-    ``max_new_tokens`` without it fails the format."""
+    ``max_new_tokens`` without it fails the format. The default leaves room for the longest answer:
+    a play title ("The Two Gentlemen of Verona") is up to 12 tokens of the course's 2,000-token BPE,
+    plus ``<|end|>``."""
     from llm_from_scratch.generate import generate
     from llm_from_scratch.sft import END, encode_prompt
 

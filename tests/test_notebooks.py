@@ -37,7 +37,7 @@ def test_notebook_is_built_from_its_source(src: Path):
     assert [c.id for c in built.cells] == [f"cell-{i:03d}" for i in range(len(built.cells))], (
         f"{ipynb.name} was not written by tools/build_notebooks.py (random cell ids); run `NB={src.stem} make book`")
     meta = built.metadata.get("llm_from_scratch", {})
-    assert set(meta) >= {"setting", "version", "machine", "seconds"} and meta["setting"] in ("smoke", "book", "full"), (
+    assert set(meta) >= {"setting", "version", "machine", "seconds"} and meta["setting"] == "book", (
         f"{ipynb.name} lacks the build record metadata['llm_from_scratch']; run `NB={src.stem} make book`")
 
 

@@ -249,7 +249,11 @@ def skeleton(stem: str) -> int:
     missing = [e for e in needed(stem) if (e[0], e[1]) not in have]
     if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
+        before = path.read_text(encoding="utf-8") if path.exists() else ""
+        ends_clean = before == "" or before.endswith("\n\n")
         with path.open("a", encoding="utf-8") as f:
+            if not ends_clean:
+                f.write("\n\n")
             for kind, key, i, text in missing:
                 f.write(f"=== {kind} {key}  (cell {i})\n{text}\n\n")
     return len(missing)

@@ -261,7 +261,9 @@ assert same and torch.equal(hf_tokens, generate(course_model, tokens[:1, :8], 20
 if char_tokenizer is not None:  # the course's Shakespeare model, now running inside transformers
     ids = torch.tensor([char_tokenizer.encode("ROMEO:\n")])
     with torch.no_grad():
-        out = reopened.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=200, do_sample=True,
+        # GPT-2 has learned positions: it cannot write past its context (64 characters for this model)
+        out = reopened.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                max_new_tokens=reopened.config.n_positions - ids.shape[1],
                                 temperature=0.8, top_k=40, pad_token_id=0)
     print(char_tokenizer.decode(out[0].tolist()))
 
