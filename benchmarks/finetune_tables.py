@@ -1,9 +1,9 @@
-"""Print the fine-tuning results that chapters 08-10 computed in their committed (SMOKE) outputs.
+"""Print the fine-tuning results that chapters 08-10 computed in their committed (book setting) outputs.
 
     python benchmarks/finetune_tables.py
 
-The chapters are built and executed by ``LFS_SMOKE=1 python tools/build_notebooks.py NN_name``
-(CI's setting); this script reads the outputs saved in ``chapters/NN_name.ipynb`` and prints, word
+The chapters are built and executed by ``make book`` (``python tools/build_notebooks.py --setting book
+NN_name``, on 2 CPU cores); this script reads the outputs saved in ``chapters/NN_name.ipynb`` and prints, word
 for word, every output that reports a result (the baselines, the results tables, the perplexities),
 so that RESULTS.md quotes what the committed notebooks say rather than a copy typed by hand.
 """
@@ -39,8 +39,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     results = {}
     for name in CHAPTERS:
-        texts = outputs(ROOT / "chapters" / f"{name}.ipynb")
+        path = ROOT / "chapters" / f"{name}.ipynb"
+        texts = outputs(path)
         assert texts, f"chapters/{name}.ipynb has no result outputs: build it first"
+        built = json.loads(path.read_text())["metadata"].get("llm_from_scratch", {})
+        print(f"machine: {built.get('machine', 'not recorded')} ({name}: {built.get('setting')} setting, "
+              f"{built.get('seconds')} s to build)")
         results[name] = texts
         print(f"== chapters/{name}.ipynb")
         print("\n\n".join(texts) + "\n")
