@@ -30,8 +30,8 @@ import torch
 from llm_from_scratch.data import split_works
 from llm_from_scratch.tasks import parse_play
 
-__all__ = ["TASKS", "InstructExample", "passages", "build_examples", "prior_predictions", "score",
-           "generate_answers", "encode_examples", "encode_pairs"]
+__all__ = ["TASKS", "InstructExample", "passages", "build_examples", "with_random_speakers", "prior_predictions",
+           "score", "generate_answers", "encode_examples", "encode_pairs"]
 
 TASKS = ("second_speaker", "count_lines", "which_play")
 
@@ -114,6 +114,38 @@ def build_examples(works, per_task: int = 20, n_lines: int = 4, max_chars: int =
                                                 f"{line}\n\nWhich play is this line from, {a} or {b}?",
                                                 w.title, other))
         out[split] = examples
+    return out
+
+
+def with_random_speakers(examples: Sequence[InstructExample], names: Sequence[str],
+                         seed: int = 0) -> list[InstructExample]:
+    """Copies of the passage questions (``second_speaker``, ``count_lines``) with the speakers renamed,
+    each to a different name drawn from ``names``, the same name for every line of one speaker.
+
+    The answer can still be read from the prompt, but knowing which names a play uses no longer helps:
+    a data augmentation for training, so that a small model learns to *copy* the name instead of
+    answering with a name it memorised. ``which_play`` questions are left out (they have no passage).
+    Deterministic for a given seed; ``names`` needs at least as many names as a passage has speakers.
+    """
+    rng = random.Random(seed)
+    pool = sorted(set(names))
+    out = []
+    for e in examples:
+        if e.task not in ("second_speaker", "count_lines"):
+            continue
+        passage, question = e.prompt.rsplit("\n\n", 1)
+        lines = [line.split(": ", 1) for line in passage.split("\n")]
+        speakers = list(dict.fromkeys(s for s, _ in lines))
+        rename = dict(zip(speakers, rng.sample(pool, len(speakers))))
+        passage = "\n".join(f"{rename[s]}: {t}" for s, t in lines)
+        if e.task == "second_speaker":
+            out.append(InstructExample(e.task, e.play, f"{passage}\n\n{question}", rename[e.answer],
+                                       rename[e.rejected]))
+        else:
+            asked = question.removeprefix("How many of these lines does ").removesuffix(" speak?")
+            out.append(InstructExample(e.task, e.play,
+                                       f"{passage}\n\nHow many of these lines does {rename[asked]} speak?",
+                                       e.answer, e.rejected))
     return out
 
 

@@ -114,3 +114,31 @@ def test_preference_pairs_share_the_prompt_and_differ_in_the_answer(shakespeare,
         assert torch.equal(c[:start], r[:start]) and (rl[:start] == IGNORE_INDEX).all()
         assert tok.decode(cl[cl != IGNORE_INDEX].tolist()) == e.answer + "<|end|>"
         assert tok.decode(rl[rl != IGNORE_INDEX].tolist()) == e.rejected + "<|end|>"
+
+
+def test_with_random_speakers_renames_consistently_and_keeps_the_answer_readable():
+    from llm_from_scratch.instruct_data import with_random_speakers
+
+    second = InstructExample("second_speaker", "othello",
+                             "Iago: I am not what I am.\nRoderigo: What a full fortune!\nIago: Call up her father."
+                             "\n\nWho speaks the second line?", "Roderigo", "Iago")
+    count = InstructExample("count_lines", "othello",
+                            "Iago: I am not what I am.\nRoderigo: What a full fortune!\nIago: Call up her father."
+                            "\n\nHow many of these lines does Iago speak?", "2", "1")
+    which = InstructExample("which_play", "othello", "I am not what I am.\n\nWhich play?", "Othello", "Hamlet")
+    out = with_random_speakers([second, count, which], ["Ann", "Bob", "Cy", "Di"], seed=1)
+    assert len(out) == 2  # which_play has no passage to rename
+    for new, old in zip(out, (second, count)):
+        passage, question = new.prompt.rsplit("\n\n", 1)
+        speakers = [line.split(": ", 1)[0] for line in passage.split("\n")]
+        texts = [line.split(": ", 1)[1] for line in passage.split("\n")]
+        assert texts == ["I am not what I am.", "What a full fortune!", "Call up her father."]
+        assert speakers[0] == speakers[2] != speakers[1] and set(speakers) <= {"Ann", "Bob", "Cy", "Di"}
+        assert new.task == old.task and new.play == old.play
+    renamed_second, renamed_count = out
+    # read from the prompt, as a person would: the second line's speaker; the first speaker's line count
+    second_line = renamed_second.prompt.split("\n")[1]
+    assert renamed_second.answer == second_line.split(": ")[0] and renamed_second.rejected != renamed_second.answer
+    first_speaker = renamed_count.prompt.split(": ")[0]
+    assert renamed_count.prompt.endswith(f"does {first_speaker} speak?") and renamed_count.answer == "2"
+    assert with_random_speakers([second], ["Ann", "Bob", "Cy", "Di"], seed=1) == out[:1]  # deterministic
