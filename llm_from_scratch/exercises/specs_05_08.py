@@ -141,9 +141,13 @@ def _accum_test(doc, seed, K):
         model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
         batches = [(randn(seed + i, 5, 3), randn(seed + 100 + i, 5, 2)) for i in range(K)]
         mine, ref = copy.deepcopy(model), copy.deepcopy(model)
-        for p in [*mine.parameters(), *ref.parameters()]:
+        for p in mine.parameters():
             p.grad = torch.ones_like(p)  # stale gradients of an earlier step: must be cleared
-        want = accumulate_gradients(ref, F.mse_loss, batches)
+        # the truth, computed without accumulation: one backward pass of the mean loss over the whole
+        # batch (equal micro-batches, so the mean of their mean losses is the mean over all examples)
+        full = F.mse_loss(ref(torch.cat([x for x, _ in batches])), torch.cat([y for _, y in batches]))
+        full.backward()
+        want = full.item()
         got = fn(mine, F.mse_loss, batches)
         on = f"{K} micro-batch(es) of 5 examples, a 3-4-2 MLP, MSE"
         expect_close(got, want, on, what="the returned mean loss")
