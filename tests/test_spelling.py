@@ -216,3 +216,16 @@ def test_baselines_on_the_test_plays(corpus_ready):
     copy_cer = M.character_error_rate(lo(src), lo(ref))
     table_cer = M.character_error_rate(lo(table.predict(src)), lo(ref))
     assert 0.0 < table_cer < copy_cer < 0.2
+
+
+def test_word_for_word_keeps_respelled_lines_and_drops_shifted_ones():
+    def ok(f, m):
+        return S.word_for_word({"folio": f, "modern": m})
+
+    assert ok("Haue you had quiet Guard?", "Have you had quiet guard?")
+    assert ok("And henceforth, I am thy true Seruitour:", "And henceforth I am thy true servitor.")  # key differs, 1:1
+    assert ok("Thogh with their high wrongs", "Though with their high wrongs")
+    assert not ok("which being dead many yeares, shall", "being dead many years, shall after")  # a prose line re-broken
+    assert not ok("Du.Sen. I thinke he be", "I think he be")  # a speaker prefix left in
+    assert not ok("So I do still", "And so I do still")  # a word added
+    assert not ok("", "") and not ok("--", "--")  # no words: nothing to learn from
