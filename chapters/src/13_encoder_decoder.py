@@ -338,6 +338,8 @@ display(Markdown(f"On {len(probe)} test lines: **{teacher_error:.2%}** of charac
                  f"the free-running character error rate is **{free_cer:.2%}**: on average free running is "
                  f"**{'worse' if free_cer > teacher_error else 'not worse'}** on these lines ({SETTING} setting)."))
 assert 0 <= teacher_error <= 1 and math.isfinite(free_cer)
+if not SMOKE:
+    assert teacher_error < free_cer  # the errors of free running compound
 # the line where free running goes furthest from the reference
 worst = max(range(len(probe)), key=lambda i: M.edit_distance(free[i], probe[i]["modern"]))
 forced = vocab.decode(logits[worst].argmax(-1).tolist())
