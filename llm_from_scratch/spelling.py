@@ -201,6 +201,19 @@ def alignment_report(split: str, cache_dir=None) -> list[dict]:
 # ------------------------------------------------------------------------------------ clean training pairs
 
 
+def _word_alignment(pair: dict) -> tuple[list[str], list[str], list[tuple]]:
+    """The words of the pair's two lines and ``difflib``'s opcodes over their ``line_key``s."""
+    fw, mw = _WORD.findall(pair["folio"]), _WORD.findall(pair["modern"])
+    ops = difflib.SequenceMatcher(None, [line_key(w) for w in fw], [line_key(w) for w in mw],
+                                  autojunk=False).get_opcodes()
+    return fw, mw, ops
+
+
+def _one_to_one(tag: str, a0: int, a1: int, b0: int, b1: int) -> bool:
+    """An opcode whose words pair one to one: equal words, or a replaced run of equal length."""
+    return tag == "equal" or (tag == "replace" and a1 - a0 == b1 - b0)
+
+
 def word_for_word(pair: dict) -> bool:
     """True when the pair's two lines have the same words one for one: equally many words, and
     ``difflib`` over their ``line_key``s finds only equal words or replaced runs of equal length.
@@ -211,12 +224,8 @@ def word_for_word(pair: dict) -> bool:
     pairs, a model learns to drop and invent words; the chapter trains on the pairs that pass (about 88%
     of the training pairs) and scores on all test pairs.
     """
-    f = [line_key(w) for w in _WORD.findall(pair["folio"])]
-    m = [line_key(w) for w in _WORD.findall(pair["modern"])]
-    if not f or len(f) != len(m):
-        return False
-    ops = difflib.SequenceMatcher(None, f, m, autojunk=False).get_opcodes()
-    return all(tag == "equal" or (tag == "replace" and a1 - a0 == b1 - b0) for tag, a0, a1, b0, b1 in ops)
+    fw, mw, ops = _word_alignment(pair)
+    return bool(fw) and len(fw) == len(mw) and all(_one_to_one(*op) for op in ops)
 
 
 # ------------------------------------------------------------------------------------ views
@@ -258,11 +267,9 @@ class WordTable:
     def fit(cls, pairs: Iterable[dict]) -> "WordTable":
         counts: dict[str, Counter] = defaultdict(Counter)
         for p in pairs:
-            fw, mw = _WORD.findall(p["folio"]), _WORD.findall(p["modern"])
-            ops = difflib.SequenceMatcher(None, [line_key(w) for w in fw], [line_key(w) for w in mw],
-                                          autojunk=False).get_opcodes()
+            fw, mw, ops = _word_alignment(p)
             for tag, a0, a1, b0, b1 in ops:
-                if tag == "equal" or (tag == "replace" and a1 - a0 == b1 - b0):
+                if _one_to_one(tag, a0, a1, b0, b1):
                     for a, b in zip(range(a0, a1), range(b0, b1)):
                         counts[fw[a]][mw[b]] += 1
         # ties broken by the modern form's first appearance order is arbitrary; sort for determinism
