@@ -3,12 +3,13 @@
 
 Each submitted notebook runs in a fresh Jupyter kernel (the ``[instructor]`` extra: nbclient, ipykernel),
 top to bottom, with at most S seconds for the whole notebook (cells that raise do not stop it; a cell still
-running at the limit is interrupted and the rest skipped). Then one more cell (S seconds plus a minute for
-its imports), in the same kernel, looks
-up each exercise's function by its registered name (``EXERCISES[id].name``) and runs the public tests and,
+running at the limit is interrupted and the rest skipped). Then, in the same kernel, one more cell per
+exercise (at most S seconds each, after a minute for the imports) looks
+up the exercise's function by its registered name (``EXERCISES[id].name``) and runs the public tests and,
 with ``--hidden``, the instructor's own tests (a Python file defining ``HIDDEN_TESTS = {"03.2": [test, ...]}``;
 see tools/example_hidden_tests.py; keep the real one private: everything in the package is readable by
-learners).
+learners). A function whose tests do not finish in S seconds is interrupted: that exercise is an error,
+and the next exercise is still tested.
 
 Which exercises: ``--chapters 03,04``, else the chapter named by the notebook's file name ("03_attention.ipynb",
 "alice_03_attention.ipynb" -> 03), else all of them. The kernel runs with ``LFS_SETTING=smoke`` unless the variable is set: a chapter's
@@ -51,7 +52,7 @@ def add_parser(sub) -> None:
     p.add_argument("--hidden", help="a Python file defining HIDDEN_TESTS (keep it private)")
     p.add_argument("--out", default="grades.csv", help="the CSV to write (default grades.csv)")
     p.add_argument("--timeout", type=float, default=600.0,
-                   help="seconds per notebook (default 600); its tests get as long again, plus a minute for imports")
+                   help="seconds for running each notebook (default 600), and again for each exercise's tests")
     p.set_defaults(func=cmd_grade)
 
 
@@ -155,10 +156,10 @@ def _rows(path: Path, ids: list[str], status: str, note: str, why: str = "") -> 
 def grade_notebook(path: Path, ids: list[str], hidden: str | None, timeout: float) -> list[dict]:
     """Execute one notebook in a fresh kernel, then test its functions in that kernel. Never raises."""
     with tempfile.TemporaryDirectory(prefix="lfs-grade-") as tmp:
-        return _run_and_test(path, ids, hidden, timeout, Path(tmp) / "report.json")
+        return _run_and_test(path, ids, hidden, timeout, Path(tmp))
 
 
-def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float, report: Path) -> list[dict]:
+def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float, report_dir: Path) -> list[dict]:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -171,20 +172,29 @@ def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float
     code = [c for c in nb.cells if c.cell_type == "code"]
     for c in code:
         c.outputs = []
-    # The report goes to a file, not to the cell's output: after an interrupted cell the kernel's output
-    # messages can arrive out of order, a file cannot.
-    grading = nbformat.v4.new_code_cell(
-        "import json as _lfs_json\n"
-        "from llm_from_scratch.exercises import grade_namespace as lfs_grade_namespace\n"
-        f"with open({str(report)!r}, 'w') as _lfs_f:\n"
-        f"    _lfs_json.dump(lfs_grade_namespace(globals(), {ids!r}, {hidden!r}), _lfs_f)\n")
-    nb.cells.append(grading)
+    # One testing cell per exercise, so that a function that never returns costs its own exercise only:
+    # at the limit the kernel is interrupted and the next exercise is tested. Each report goes to a file,
+    # not to the cell's output: after an interrupted cell the kernel's output messages can arrive out of
+    # order, a file cannot.
+    setup = nbformat.v4.new_code_cell(
+        "import json as _lfs_json, os as _lfs_os\n"
+        "from llm_from_scratch.exercises import grade_namespace as lfs_grade_namespace\n")
+    testing = {}
+    for i, eid in enumerate(ids):
+        # the report is complete or absent: a test that kills the kernel leaves no empty file behind
+        testing[eid] = nbformat.v4.new_code_cell(
+            f"_lfs_rows = lfs_grade_namespace(globals(), {[eid]!r}, {hidden!r})\n"
+            f"with open({str(report_dir / f'{i}.tmp')!r}, 'w') as _lfs_f:\n"
+            f"    _lfs_json.dump(_lfs_rows, _lfs_f)\n"
+            f"_lfs_os.replace({str(report_dir / f'{i}.tmp')!r}, {str(report_dir / f'{i}.json')!r})\n")
+    nb.cells += [setup, *testing.values()]
     client = NotebookClient(nb, timeout=int(timeout), kernel_name="python3", allow_errors=True,
                             interrupt_on_timeout=False, shutdown_kernel="immediate",
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     env_before = os.environ.get("LFS_SETTING")
     os.environ.setdefault("LFS_SETTING", "smoke")  # the kernel inherits it
-    notes, errors = [], 0
+    notes, errors, timed_out, stopped = [], 0, set(), {}
+    running = None  # the testing cell being run, for the rows when the kernel dies in it
     try:
         with client.setup_kernel():
             deadline = time.monotonic() + timeout
@@ -203,23 +213,44 @@ def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float
                 errors += any(o.get("output_type") == "error" for o in cell.outputs)
             if errors:
                 notes.append(f"{errors} cell(s) raised")
-            client.timeout = int(timeout) + IMPORT_ALLOWANCE_S
+            client.timeout = IMPORT_ALLOWANCE_S
             try:
-                client.execute_cell(grading, len(nb.cells) - 1)
+                client.execute_cell(setup, nb.cells.index(setup))
             except CellTimeoutError:
                 note = "; ".join(notes + ["its tests timed out"])
-                return _rows(path, ids, "error", note, f"the tests did not finish in {client.timeout} s")
+                return _rows(path, ids, "error", note, f"the tests did not start in {client.timeout} s")
+            client.timeout = max(1, int(timeout))
+            for running, cell in testing.items():
+                try:
+                    client.execute_cell(cell, nb.cells.index(cell))
+                except CellTimeoutError:
+                    timed_out.add(running)
+                    run_sync(client.km.interrupt_kernel)()  # the next exercise's tests still run
+            running = None
     except DeadKernelError:
-        return _rows(path, ids, "error", "; ".join(notes + ["the kernel died"]), "the kernel died")
+        notes.append("the kernel died")
+        stopped = {"why": "the kernel died", "in": running}
     except Exception as e:  # noqa: BLE001 - a broken kernel or notebook still gets its rows
-        return _rows(path, ids, "error", "; ".join(notes + [type(e).__name__]), str(e)[:200])
+        notes.append(type(e).__name__)
+        stopped = {"why": str(e)[:200], "in": running}
     finally:
         if env_before is None:
             os.environ.pop("LFS_SETTING", None)
+    if timed_out:
+        notes.append(f"the tests of {', '.join(sorted(timed_out))} timed out")
     note = "; ".join(notes) or "ran"
-    if not report.exists():
-        errs = [o for o in grading.outputs if o.get("output_type") == "error"]
-        why = f"{errs[0]['ename']}: {errs[0]['evalue']}" if errs else "no report"
-        return _rows(path, ids, "error", note, f"grading failed: {why}"[:300])
-    results = json.loads(report.read_text())
-    return [{"submission": str(path), **r, "notebook": note} for r in results]
+    rows = []
+    for i, (eid, cell) in enumerate(testing.items()):
+        report = report_dir / f"{i}.json"
+        if eid in timed_out:  # checked first: an interrupted cell may have left half a report
+            rows += _rows(path, [eid], "error", note, f"its tests did not finish in {client.timeout} s")
+        elif report.exists():
+            rows += [{"submission": str(path), **r, "notebook": note} for r in json.loads(report.read_text())]
+        elif stopped:
+            why = stopped["why"] if stopped["in"] in (None, eid) else f"not tested: {stopped['why']}"
+            rows += _rows(path, [eid], "error", note, why)
+        else:
+            errs = [o for o in setup.outputs + cell.outputs if o.get("output_type") == "error"]
+            why = f"{errs[0]['ename']}: {errs[0]['evalue']}" if errs else "no report"
+            rows += _rows(path, [eid], "error", note, f"grading failed: {why}"[:300])
+    return rows

@@ -79,6 +79,25 @@ def test_grade_a_folder_of_submissions(tmp_path, capsys):
     assert "submission" in summary and "d_loops.ipynb" in summary and f"wrote {len(rows)} rows" in summary
 
 
+@pytest.mark.slow
+def test_a_function_that_never_returns_costs_only_its_own_exercise(tmp_path):
+    """The tests of each exercise run in their own cell: a hanging function is interrupted at the limit and
+    the next exercise is still graded; a function that kills the kernel leaves the earlier rows intact."""
+    hangs = CORRECT.replace("return x @ W.T + b", "while True:\n        pass")
+    kills = CORRECT.replace("return 2 / X.shape[0]", "import os; os._exit(1)\n    return 2 / X.shape[0]")
+    _notebook(tmp_path / "a_hangs.ipynb", hangs)
+    _notebook(tmp_path / "b_kills.ipynb", kills)
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(tmp_path), "--chapters", "01", "--out", str(out), "--timeout", "8"]) == 0
+    by = {(r["submission"].split("/")[-1][0], r["exercise"]): r for r in _read(out)}
+    assert [by["a", e]["status"] for e in CH01] == ["error", "passed", "passed"]
+    assert "did not finish in 8 s" in by["a", "01.1"]["failed_tests"]
+    assert "the tests of 01.1 timed out" in by["a", "01.2"]["notebook"]
+    assert [by["b", e]["status"] for e in CH01] == ["passed", "error", "error"]
+    assert by["b", "01.2"]["failed_tests"] == "the kernel died"
+    assert by["b", "01.3"]["failed_tests"] == "not tested: the kernel died"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["grade", "no/such.ipynb"], "is not a notebook"),
     (["grade", "{nb}", "--chapters", "99"], "chapters with exercises are"),
