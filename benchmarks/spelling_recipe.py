@@ -11,10 +11,13 @@ and prints the model's and the word table's CER (raw and letters-only) on them. 
     python -m benchmarks.spelling_recipe --steps 2000 --clean --synth 32  # + 32 made-up lines of table words
     python -m benchmarks.spelling_recipe --steps 3000 --clean --tokens 4096
     python -m benchmarks.spelling_recipe --steps 4000 --clean
+    python -m benchmarks.spelling_recipe --steps 4000 --clean --join 0.25  # + a quarter of lines joined in twos
 
 ``--clean`` keeps the pairs that ``spelling.word_for_word`` accepts (the chapter's choice). ``--tokens N``
 cuts batches of similar-length lines up to N padded characters instead of 64 random lines. ``--synth K``
 adds K lines per batch made of random entries of the word table ("haue vs beene" -> "have us been").
+``--join P`` joins each line, with probability P, to a second random pair (when both stay within 76
+characters): long lines are rare in the plays, and the model lost to the table on them.
 Each run writes its test outputs to ``--out`` (a JSON list, one string per test line).
 """
 from __future__ import annotations
@@ -77,6 +80,8 @@ def main() -> None:
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--clean", action="store_true", help="train on the word-for-word pairs only")
     ap.add_argument("--synth", type=int, default=0, help="made-up lines of word-table entries added per batch")
+    ap.add_argument("--join", type=float, default=0.0,
+                    help="share of a batch's lines joined with a second random pair into one longer line")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/spelling_recipe/outputs.json"))
     a = ap.parse_args()
@@ -111,6 +116,12 @@ def main() -> None:
         seen += len(b)
         src = [train[i]["folio"] for i in b]
         tgt = [train[i]["modern"] for i in b]
+        for k in range(len(b)):
+            if a.join and rng.random() < a.join:  # long lines are rare: make some from two short ones
+                j = rng.randrange(len(train))
+                f, m = src[k] + " " + train[j]["folio"], tgt[k] + " " + train[j]["modern"]
+                if len(f) <= MAX and len(m) <= MAX:
+                    src[k], tgt[k] = f, m
         for _ in range(a.synth):
             f, m = synthetic_line(entries, rng)
             src.append(f)

@@ -193,8 +193,8 @@ def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     env_before = os.environ.get("LFS_SETTING")
     os.environ.setdefault("LFS_SETTING", "smoke")  # the kernel inherits it
-    notes, errors, timed_out, stopped = [], 0, set(), {}
-    running = None  # the testing cell being run, for the rows when the kernel dies in it
+    notes, errors, timed_out, finished, stopped = [], 0, set(), set(), ""
+    current = None  # the exercise whose tests are running: if the kernel dies, it says why
     try:
         with client.setup_kernel():
             deadline = time.monotonic() + timeout
@@ -220,19 +220,19 @@ def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float
                 note = "; ".join(notes + ["its tests timed out"])
                 return _rows(path, ids, "error", note, f"the tests did not start in {client.timeout} s")
             client.timeout = max(1, int(timeout))
-            for running, cell in testing.items():
+            for current, cell in testing.items():
                 try:
                     client.execute_cell(cell, nb.cells.index(cell))
                 except CellTimeoutError:
-                    timed_out.add(running)
+                    timed_out.add(current)
                     run_sync(client.km.interrupt_kernel)()  # the next exercise's tests still run
-            running = None
+                finished.add(current)
     except DeadKernelError:
         notes.append("the kernel died")
-        stopped = {"why": "the kernel died", "in": running}
+        stopped = "the kernel died"
     except Exception as e:  # noqa: BLE001 - a broken kernel or notebook still gets its rows
         notes.append(type(e).__name__)
-        stopped = {"why": str(e)[:200], "in": running}
+        stopped = str(e)[:200]
     finally:
         if env_before is None:
             os.environ.pop("LFS_SETTING", None)
@@ -246,9 +246,8 @@ def _run_and_test(path: Path, ids: list[str], hidden: str | None, timeout: float
             rows += _rows(path, [eid], "error", note, f"its tests did not finish in {client.timeout} s")
         elif report.exists():
             rows += [{"submission": str(path), **r, "notebook": note} for r in json.loads(report.read_text())]
-        elif stopped:
-            why = stopped["why"] if stopped["in"] in (None, eid) else f"not tested: {stopped['why']}"
-            rows += _rows(path, [eid], "error", note, why)
+        elif stopped and eid not in finished:  # the exercise it stopped in says why; the later ones were not run
+            rows += _rows(path, [eid], "error", note, stopped if current in (None, eid) else f"not tested: {stopped}")
         else:
             errs = [o for o in setup.outputs + cell.outputs if o.get("output_type") == "error"]
             why = f"{errs[0]['ename']}: {errs[0]['evalue']}" if errs else "no report"
