@@ -3,7 +3,8 @@
 Reads the test outputs that ``benchmarks.spelling_recipe`` wrote (a JSON list, one string per test line)
 and prints, for the model and the word table: the errors on lines that hold a word the table never saw
 and on the other lines, the letters-only CER by Folio line length, the share of the error that is only
-case, and the training lines' lengths.
+case, how many outputs repeat one letter four or more times in a row (a decoder stuck in a loop), and
+the training lines' lengths.
 
     python -m benchmarks.spelling_recipe --steps 4000 --clean --out runs/spelling_recipe/clean4000.json
     python -m benchmarks.spelling_errors runs/spelling_recipe/clean4000.json
@@ -62,6 +63,9 @@ def main() -> None:
         exact = M.character_error_rate(v, refs)
         caseless = M.character_error_rate([x.lower() for x in v], [r.lower() for r in refs])
         print(f"  {k}: {exact:.2%} - {caseless:.2%} = {exact - caseless:.2%}")
+    stuck = re.compile(r"([A-Za-z])\1{3,}")  # no English word has one letter four times in a row
+    print("outputs with one letter four or more times in a row:",
+          "  ".join(f"{k} {sum(bool(stuck.search(x)) for x in v):,}" for k, v in preds.items()))
     lengths = Counter(min(len(p["folio"]) // 10 * 10, 60) for p in train)
     print("training pairs by Folio line length:", ", ".join(f"{k}-{k + 9}: {lengths[k]:,}" for k in sorted(lengths)))
 
