@@ -39,7 +39,8 @@ def main() -> None:
     table = WordTable.fit(train)
     sources = [p["folio"] for p in test]
     refs = [letters_only(p["modern"]) for p in test]
-    preds = {"model": [letters_only(x) for x in model], "word table": [letters_only(x) for x in table.predict(sources)]}
+    raw = {"model": model, "word table": table.predict(sources)}
+    preds = {k: [letters_only(x) for x in v] for k, v in raw.items()}
     total = sum(map(len, refs))
     dist = {k: [M.edit_distance(a, b) for a, b in zip(v, refs)] for k, v in preds.items()}
 
@@ -65,7 +66,7 @@ def main() -> None:
         print(f"  {k}: {exact:.2%} - {caseless:.2%} = {exact - caseless:.2%}")
     stuck = re.compile(r"([A-Za-z])\1{3,}")  # no English word has one letter four times in a row
     print("outputs with one letter four or more times in a row:",
-          "  ".join(f"{k} {sum(bool(stuck.search(x)) for x in v):,}" for k, v in preds.items()))
+          "  ".join(f"{k} {sum(bool(stuck.search(x)) for x in v):,}" for k, v in raw.items()))  # raw: words apart
     lengths = Counter(min(len(p["folio"]) // 10 * 10, 60) for p in train)
     print("training pairs by Folio line length:", ", ".join(f"{k}-{k + 9}: {lengths[k]:,}" for k in sorted(lengths)))
 
